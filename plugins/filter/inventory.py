@@ -1,0 +1,114 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Turn inventory groups and host variables into the model's per-host inputs.
+
+The cluster model (``plugins/module_utils/model.py``) takes plain lists of directors and
+real servers. These filters read them from the inventory so that adding a host to the
+``real_servers`` group is all it takes for it to join the pool on the next run.
+"""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import ipaddress
+
+from ansible.errors import AnsibleFilterError
+
+_MISSING = object()
+
+
+def _get(hostvars, host, key, default=_MISSING):
+    try:
+        hv = hostvars[host]
+    except KeyError:
+        raise AnsibleFilterError("host %r is in the group but not in the inventory" % host)
+    try:
+        value = hv[key]
+    except (KeyError, AttributeError):
+        return default
+    # Undefined values come back as AnsibleUndefined in some versions: treat them as missing.
+    if value is None or type(value).__name__.endswith("Undefined"):
+        return default
+    return value
+
+
+def _is_ip(value):
+    try:
+        ipaddress.ip_address(str(value))
+        return True
+    except ValueError:
+        return False
+
+
+def host_address(hostvars, host, var):
+    """The address a host is known by in the cluster.
+
+    Order: the explicit variable ``var``; ``ansible_host`` when it is an IP address; the
+    default IPv4 address from gathered facts. ``None`` when none is known (the model then
+    reports an error that names the host and the variable to set).
+    """
+    explicit = _get(hostvars, host, var, None)
+    if explicit:
+        return str(explicit)
+    ansible_host = _get(hostvars, host, "ansible_host", None)
+    if ansible_host and _is_ip(ansible_host):
+        return str(ansible_host)
+    facts = _get(hostvars, host, "ansible_default_ipv4", None)
+    if isinstance(facts, dict) and facts.get("address"):
+        return str(facts["address"])
+    return None
+
+
+def director_hosts(hostnames, hostvars):
+    """``groups['directors'] | lbha.cluster.director_hosts(hostvars)``."""
+    result = []
+    for host in hostnames or []:
+        entry = {
+            "name": host,
+            "address": host_address(hostvars, host, "lbha_director_address"),
+            "priority": _get(hostvars, host, "lbha_director_priority", None),
+        }
+        state = _get(hostvars, host, "lbha_director_state", None)
+        if state:
+            entry["state"] = state
+        router_id = _get(hostvars, host, "lbha_director_router_id", None)
+        if router_id:
+            entry["router_id"] = router_id
+        result.append(entry)
+    return result
+
+
+def _group_names(cluster):
+    names = set()
+    for vs in (cluster or {}).get("virtual_servers") or []:
+        if isinstance(vs, dict) and vs.get("real_servers_group"):
+            names.add(vs["real_servers_group"])
+    return sorted(names)
+
+
+def real_server_hosts(cluster, groups, hostvars):
+    """``lbha_cluster | lbha.cluster.real_server_hosts(groups, hostvars)``.
+
+    Returns ``{group: [{name, address, weight?, port?, check?}]}`` for every group named by a
+    virtual server's ``real_servers_group``. A group missing from the inventory yields an
+    empty list; the model then says which virtual server has no real server.
+    """
+    result = {}
+    for group in _group_names(cluster):
+        members = []
+        for host in groups.get(group, []) or []:
+            entry = {"name": host, "address": host_address(hostvars, host, "lbha_real_server_address")}
+            for key in ("weight", "port", "check", "inhibit_on_failure"):
+                value = _get(hostvars, host, "lbha_real_server_" + key, None)
+                if value is not None:
+                    entry[key] = value
+            members.append(entry)
+        result[group] = members
+    return result
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "director_hosts": director_hosts,
+            "real_server_hosts": real_server_hosts,
+        }

@@ -1,0 +1,36 @@
+"""Make the working tree importable as ``ansible_collections.lbha.cluster``.
+
+Unit tests import the collection's code the way Ansible does (by its FQCN path). The
+working tree is not laid out as ``ansible_collections/lbha/cluster``, so a temporary
+tree with a symlink to the repository root is put on ``sys.path`` for the session.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+import pytest
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def _install_collection_path() -> str:
+    root = tempfile.mkdtemp(prefix="lbha-unit-")
+    ns = os.path.join(root, "ansible_collections", "lbha")
+    os.makedirs(ns)
+    os.symlink(REPO_ROOT, os.path.join(ns, "cluster"))
+    sys.path.insert(0, root)
+    # Drop a cached namespace package that may have been created before this path existed.
+    for name in list(sys.modules):
+        if name == "ansible_collections" or name.startswith("ansible_collections."):
+            del sys.modules[name]
+    return root
+
+
+_COLLECTIONS_ROOT = _install_collection_path()
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> str:
+    return REPO_ROOT
