@@ -1,0 +1,571 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The nftables direct-server-return (LVS-DR) data plane: bucket tables and ruleset text.
+
+Pure functions only: nothing here runs ``nft`` or touches the system. The checker daemon
+(``checker.py``) decides which real servers are healthy and hands the result to
+:func:`vs_table`; the text from :func:`render_ruleset` / :func:`render_update` is fed to
+``nft -f -`` as one transaction.
+
+How a packet is forwarded (one ``netdev`` table, default name ``lbha``):
+
+* ``chain ingress_<device>`` (hook ingress on the virtual server's interface) matches frames
+  addressed to this host (``meta pkttype host``), to the VIP, protocol and port, and jumps to
+  the virtual server's chain. Frames a peer director should handle are never touched.
+* ``chain vs_<proto>_<vip>_<port>``, in order:
+
+  1. established flow: ``flows_*`` (client address . port -> server id, ``flags dynamic``,
+     idle ``timeout flow_timeout``) pins a flow to the server it started on, so removing or
+     draining a server lets its flows finish (IPVS weight 0 semantics);
+  2. with persistence: ``persist_*`` (client address masked by ``persistence_granularity`` ->
+     server id, idle timeout ``persistence_timeout``) sends a known client to its server
+     while that server is in the ``live_*`` set;
+  3. new flow: ``jhash`` of the client address and port (address only for ``sh``/``mh``; the
+     masked client address with persistence, so that a standby director without the
+     persistence map still sends a client to the same server) with the document's fixed ``seed``, ``mod buckets``, looked up in ``buckets_*`` (bucket ->
+     server id) and remembered in ``flows_*``; a second copy of the rule without ``update``
+     keeps forwarding statelessly should the flow map ever be full;
+  4. ``drop``: an empty bucket table (no healthy server, no sorry server) or a missing bucket
+     never reaches the director's own stack (which would answer with a RST).
+
+  Forwarding is ``fwd ip to <real-server address> device <interface>``: the kernel resolves
+  the real server's MAC through the director's neighbour table and sends the frame out with
+  the interface's own MAC as source. The maps hold real-server *addresses*, exactly what
+  the user configured, so no MAC has to be discovered or kept up to date (a replaced NIC or
+  a moved real server just works through ARP), and the source MAC is always the director's,
+  which keeps the switch from learning the client's MAC on the director's port. The cost is
+  a TTL decrement on the forwarded frame (64 -> 63), which LVS-DR real servers never look at.
+
+Server ids are the real server's IPv4 address as a 32-bit integer: stable across reloads and
+identical on every director, so a flow pinned before a reload still finds its server.
+
+The table carries a ``comment`` with a fingerprint of its *structure* (everything but map and
+set elements). When the fingerprint in the kernel matches, only the elements are replaced
+(:func:`render_update`), which never touches the dynamic flow and persistence maps: a
+checker restart or reload keeps every established flow.
+"""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import hashlib
+import ipaddress
+import math
+import re
+
+DEFAULT_TABLE = "lbha"
+DEFAULT_BUCKETS = 251
+DEFAULT_FLOW_SIZE = 65536
+MAX_BUCKETS = 8192
+FINGERPRINT_PREFIX = "lbha structure "
+
+# IPVS schedulers and how this plane provides them.
+HASH_PORT_ALGOS = ("rr", "wrr")          # hash on client address and port
+HASH_ADDR_ALGOS = ("sh", "mh")           # hash on client address only (source hashing)
+# Accepted so that an inventory works on both planes, served as weighted hashing with a warning.
+APPROXIMATED_ALGOS = ("lc", "wlc", "lblc", "lblcr", "dh", "sed", "nq", "fo", "ovf", "twos")
+PROTOCOLS = ("TCP", "UDP")
+
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+_IFNAME_RE = re.compile(r"^[^\s/\"']{1,15}$")
+_FINGERPRINT_RE = re.compile(r'comment\s+"' + re.escape(FINGERPRINT_PREFIX) + r'([0-9a-f]+)"')
+
+
+class DataplaneError(ValueError):
+    """The dataplane document is not usable; the message names the field."""
+
+
+# --------------------------------------------------------------------------------------------
+# validation
+
+
+def _req(obj, key, path):
+    if not isinstance(obj, dict):
+        raise DataplaneError("%s: expected a mapping, got %s" % (path, type(obj).__name__))
+    if key not in obj:
+        raise DataplaneError("%s.%s: required field is missing" % (path, key))
+    return obj[key]
+
+
+def _int(value, path, lo=None, hi=None):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DataplaneError("%s: expected an integer, got %r" % (path, value))
+    if lo is not None and value < lo:
+        raise DataplaneError("%s: %d is below the minimum %d" % (path, value, lo))
+    if hi is not None and value > hi:
+        raise DataplaneError("%s: %d is above the maximum %d" % (path, value, hi))
+    return value
+
+
+def _ipv4(value, path):
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except (ipaddress.AddressValueError, ValueError, TypeError):
+        raise DataplaneError("%s: %r is not an IPv4 address (the nftables plane forwards IPv4 only)"
+                             % (path, value))
+
+
+def _granularity(value, path):
+    """Persistence granularity as a dotted netmask, or None for the full address."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, int) and not isinstance(value, bool):
+            net = ipaddress.IPv4Network("0.0.0.0/%d" % value)
+        else:
+            text = str(value).lstrip("/")
+            net = ipaddress.IPv4Network("0.0.0.0/%s" % text)
+    except (ValueError, TypeError):
+        raise DataplaneError("%s: %r is not a netmask (e.g. 255.255.255.0 or 24)" % (path, value))
+    if net.prefixlen == 32:
+        return None
+    return str(net.netmask)
+
+
+def validate_virtual_server(vs, path="virtual_servers[0]"):
+    """Check the fields of one normalised virtual server that this plane uses.
+
+    Returns ``(vs, warnings)`` where ``vs`` is a copy with defaults filled in.
+    """
+    warnings = []
+    if not isinstance(vs, dict):
+        raise DataplaneError("%s: expected a mapping, got %s" % (path, type(vs).__name__))
+    out = dict(vs)
+    out["address"] = _ipv4(_req(vs, "address", path), path + ".address")
+    out["port"] = _int(_req(vs, "port", path), path + ".port", 1, 65535)
+    proto = str(vs.get("protocol", "TCP")).upper()
+    if proto not in PROTOCOLS:
+        raise DataplaneError("%s.protocol: %r is not supported by the nftables plane (TCP or UDP)"
+                             % (path, vs.get("protocol")))
+    out["protocol"] = proto
+    kind = str(vs.get("lb_kind", "DR")).upper()
+    if kind != "DR":
+        raise DataplaneError("%s.lb_kind: %r is not supported by the nftables plane (DR only; "
+                             "use the ipvs plane for NAT or TUN)" % (path, vs.get("lb_kind")))
+    algo = str(vs.get("lb_algo", "rr")).lower()
+    if algo in APPROXIMATED_ALGOS:
+        warnings.append("%s.lb_algo: %s needs connection counting, which the nftables plane does not "
+                        "have; it is served as weighted hashing (wrr)" % (path, algo))
+    elif algo not in HASH_PORT_ALGOS + HASH_ADDR_ALGOS:
+        raise DataplaneError("%s.lb_algo: unknown scheduler %r" % (path, vs.get("lb_algo")))
+    out["lb_algo"] = algo
+    iface = _req(vs, "interface", path)
+    if not isinstance(iface, str) or not _IFNAME_RE.match(iface):
+        raise DataplaneError("%s.interface: %r is not an interface name" % (path, iface))
+    out["delay_loop"] = _int(vs.get("delay_loop", 6) if vs.get("delay_loop") is not None else 6,
+                             path + ".delay_loop", 1)
+    pt = vs.get("persistence_timeout")
+    out["persistence_timeout"] = None if pt in (None, 0) else _int(pt, path + ".persistence_timeout", 1)
+    out["persistence_granularity"] = _granularity(vs.get("persistence_granularity"),
+                                                  path + ".persistence_granularity")
+    out["quorum"] = _int(vs.get("quorum", 1) if vs.get("quorum") is not None else 1, path + ".quorum", 1)
+    out["hysteresis"] = _int(vs.get("hysteresis", 0) if vs.get("hysteresis") is not None else 0,
+                             path + ".hysteresis", 0)
+    sorry = vs.get("sorry_server")
+    if sorry is not None:
+        spath = path + ".sorry_server"
+        if not isinstance(sorry, dict):
+            raise DataplaneError("%s: expected a mapping with address and port" % spath)
+        sorry = dict(sorry)
+        sorry["address"] = _ipv4(_req(sorry, "address", spath), spath + ".address")
+        sorry["port"] = _int(sorry.get("port", out["port"]), spath + ".port", 1, 65535)
+        if sorry["port"] != out["port"]:
+            raise DataplaneError("%s.port: %d differs from the virtual server port %d; direct routing "
+                                 "cannot change the port" % (spath, sorry["port"], out["port"]))
+    out["sorry_server"] = sorry
+    rss = _req(vs, "real_servers", path)
+    if not isinstance(rss, list):
+        raise DataplaneError("%s.real_servers: expected a list" % path)
+    seen = set()
+    out_rs = []
+    for i, rs in enumerate(rss):
+        rpath = "%s.real_servers[%d]" % (path, i)
+        if not isinstance(rs, dict):
+            raise DataplaneError("%s: expected a mapping" % rpath)
+        r = dict(rs)
+        r["address"] = _ipv4(_req(rs, "address", rpath), rpath + ".address")
+        r["port"] = _int(rs.get("port", out["port"]), rpath + ".port", 1, 65535)
+        if r["port"] != out["port"]:
+            raise DataplaneError("%s.port: %d differs from the virtual server port %d; direct routing "
+                                 "cannot change the port" % (rpath, r["port"], out["port"]))
+        if r["address"] in seen:
+            raise DataplaneError("%s.address: %s is listed twice in this virtual server"
+                                 % (rpath, r["address"]))
+        seen.add(r["address"])
+        r["weight"] = _int(rs.get("weight", 1) if rs.get("weight") is not None else 1,
+                           rpath + ".weight", 0, 65535)
+        r["inhibit_on_failure"] = bool(rs.get("inhibit_on_failure", False))
+        out_rs.append(r)
+    out["real_servers"] = out_rs
+    return out, warnings
+
+
+def validate_dataplane(doc):
+    """Validate a dataplane document (``/etc/lbha/dataplane.json``).
+
+    Returns ``(doc, warnings)``: a copy with defaults filled in (``table``, ``buckets``,
+    ``flow_size``) and a list of warnings for settings this plane only approximates.
+    """
+    if not isinstance(doc, dict):
+        raise DataplaneError("dataplane: expected a mapping, got %s" % type(doc).__name__)
+    plane = doc.get("plane", "nftables")
+    if plane != "nftables":
+        raise DataplaneError("plane: %r is not 'nftables'; this document is not for the nftables plane"
+                             % (plane,))
+    out = dict(doc)
+    out["plane"] = plane
+    out["seed"] = _int(_req(doc, "seed", "dataplane"), "seed", 0, 0xFFFFFFFF)
+    table = doc.get("table", DEFAULT_TABLE)
+    if not isinstance(table, str) or not _NAME_RE.match(table):
+        raise DataplaneError("table: %r is not a valid table name (letters, digits, _)" % (table,))
+    out["table"] = table
+    out["buckets"] = _int(doc.get("buckets", DEFAULT_BUCKETS), "buckets", 1, MAX_BUCKETS)
+    out["flow_timeout"] = _int(_req(doc, "flow_timeout", "dataplane"), "flow_timeout", 1)
+    out["flow_size"] = _int(doc.get("flow_size", DEFAULT_FLOW_SIZE), "flow_size", 1024, 1 << 24)
+    vss = _req(doc, "virtual_servers", "dataplane")
+    if not isinstance(vss, list):
+        raise DataplaneError("virtual_servers: expected a list")
+    warnings = []
+    out_vs = []
+    seen = {}
+    for i, vs in enumerate(vss):
+        path = "virtual_servers[%d]" % i
+        v, w = validate_virtual_server(vs, path)
+        warnings.extend(w)
+        key = vs_key(v)
+        if key in seen:
+            raise DataplaneError("%s: %s is also defined at %s" % (path, key, seen[key]))
+        seen[key] = path
+        out_vs.append(v)
+    out["virtual_servers"] = out_vs
+    return out, warnings
+
+
+# --------------------------------------------------------------------------------------------
+# bucket table
+
+
+def server_id(address):
+    """The map value that stands for a real server: its IPv4 address as a 32-bit integer."""
+    return int(ipaddress.IPv4Address(address))
+
+
+def _hash64(*parts):
+    data = "\x1f".join(str(p) for p in parts).encode("utf-8")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+
+
+def _quotas(weights, size):
+    """Largest-remainder apportionment of ``size`` buckets to ``{key: weight}`` (weights > 0).
+
+    Every server gets floor or ceil of its exact share ``size * w / W``. Ties in the remainder
+    go to the larger weight, then to the smaller key, so the result does not depend on order.
+    """
+    total = sum(weights.values())
+    quotas = {}
+    rema = []
+    for key, w in weights.items():
+        q, r = divmod(size * w, total)
+        quotas[key] = q
+        rema.append((-r, -w, key))
+    left = size - sum(quotas.values())
+    for _r, _w, key in sorted(rema)[:left]:
+        quotas[key] += 1
+    return quotas
+
+
+def bucket_table(servers, size=DEFAULT_BUCKETS, seed=0):
+    """Assign ``size`` buckets to servers; return a list of server keys (``None`` = empty).
+
+    ``servers`` is an iterable of ``(key, weight, active)``: ``key`` a unique string (the real
+    server address), ``weight`` the configured weight, ``active`` whether the server may take
+    new flows now (healthy and not inhibited). Two stages:
+
+    1. *Base table* over all servers with ``weight > 0``, healthy or not: each server gets
+       exactly its largest-remainder quota of buckets (within one bucket of
+       ``size * weight / total``), and which buckets it gets is decided by rendezvous
+       (highest-random-weight) hashing with bounded loads: all (bucket, server) pairs are
+       ranked by ``blake2b(seed, bucket, key)`` and taken greedily while the server has quota
+       left. A server therefore keeps "its" preferred buckets when others come and go, so a
+       change of configured weights or membership moves little more than the changed share
+       (removing one of 2 to 100 equal servers moves its own buckets plus at most 16 of 251).
+    2. *Failover* of inactive servers' buckets: each bucket whose base owner is inactive goes
+       to the active server with the best weighted rendezvous score ``-ln(u) / weight``
+       (``u`` from the same hash). This is exactly minimal: a server going down moves only its
+       own buckets and nothing else, and its buckets spread over the others in proportion to
+       their weights; when it comes back it takes exactly its buckets back.
+
+    Why not Maglev: Maglev's population gives the same balance but moves a few percent of
+    *other* servers' buckets on every change; why not plain weighted rendezvous per bucket: a
+    251-bucket table would then be off by up to ~10 buckets per server from its share.
+    Health changes are the frequent event and may coincide with a director failover (each
+    director runs its own checker), so they get the strict guarantee; configuration changes
+    are rarer and established flows are protected by the flow map anyway.
+
+    The result depends only on the set of ``(key, weight, active)`` and ``seed``/``size``, not
+    on input order, and uses only integer hashing plus one IEEE ``log`` per pair, so every
+    director computes the same table.
+    """
+    size = int(size)
+    if size < 1:
+        raise ValueError("size must be at least 1")
+    entries = {}
+    for key, weight, active in servers:
+        key = str(key)
+        if key in entries:
+            raise ValueError("server %s is listed twice" % key)
+        if weight < 0:
+            raise ValueError("server %s has a negative weight" % key)
+        entries[key] = (int(weight), bool(active))
+    members = {k: w for k, (w, _a) in entries.items() if w > 0}
+    active = {k: w for k, (w, a) in entries.items() if w > 0 and a}
+    table = [None] * size
+    if not active:
+        return table
+    quotas = _quotas(members, size)
+    pairs = sorted((_hash64(seed, b, key), b, key) for key in members for b in range(size))
+    free = size
+    for _score, b, key in pairs:
+        if table[b] is None and quotas[key] > 0:
+            table[b] = key
+            quotas[key] -= 1
+            free -= 1
+            if not free:
+                break
+    order = sorted(active)
+    for b in range(size):
+        if table[b] in active:
+            continue
+        best, best_score = None, None
+        for key in order:
+            u = (_hash64(seed, "failover", b, key) + 0.5) / 18446744073709551616.0
+            score = -math.log(u) / active[key]
+            if best_score is None or score < best_score:
+                best, best_score = key, score
+        table[b] = best
+    return table
+
+
+def _servers(vs):
+    servers = {}
+    for rs in vs["real_servers"]:
+        servers[server_id(rs["address"])] = rs["address"]
+    sorry = vs.get("sorry_server")
+    if sorry:
+        servers[server_id(sorry["address"])] = sorry["address"]
+    return servers
+
+
+def vs_table(vs, members, use_sorry=False, size=DEFAULT_BUCKETS, seed=0):
+    """The element sets for one virtual server.
+
+    ``members`` is a list of ``(address, weight, active)`` (the checker's view). With
+    ``use_sorry`` every bucket goes to the sorry server. ``rr`` ignores weights (any weight > 0
+    counts as 1), like IPVS. Returns ``{"servers": {id: address}, "buckets": [id or None],
+    "live": [id]}``.
+    """
+    rr = vs.get("lb_algo", "rr") == "rr"
+    servers = _servers(vs)
+    sorry = vs.get("sorry_server")
+    if use_sorry and sorry:
+        sid = server_id(sorry["address"])
+        return {"servers": servers, "buckets": [sid] * size, "live": [sid]}
+    if use_sorry:
+        return {"servers": servers, "buckets": [None] * size, "live": []}
+    norm = [(a, (1 if w > 0 else 0) if rr else w, act) for a, w, act in members]
+    keys = bucket_table(norm, size=size, seed=seed)
+    live = sorted({server_id(a) for a, w, act in norm if act and w > 0})
+    return {"servers": servers,
+            "buckets": [None if k is None else server_id(k) for k in keys],
+            "live": live}
+
+
+# --------------------------------------------------------------------------------------------
+# ruleset text
+
+
+def vs_key(vs):
+    """The identity of a virtual server: ``TCP/1.1.1.111:80``."""
+    return "%s/%s:%d" % (str(vs["protocol"]).upper(), vs["address"], int(vs["port"]))
+
+
+def vs_name(vs):
+    """The name suffix of a virtual server's chain and maps: ``tcp_1_1_1_111_80``."""
+    return "%s_%s_%d" % (vs["protocol"].lower(), vs["address"].replace(".", "_"), vs["port"])
+
+
+def _ifchain(iface):
+    return "ingress_" + re.sub(r"[^A-Za-z0-9_]", "_", iface)
+
+
+def _hex(sid):
+    return "0x%08x" % sid
+
+
+def _vs_chain(doc, vs):
+    name = vs_name(vs)
+    l4 = vs["protocol"].lower()
+    dev = vs["interface"]
+    flow_key = "ip saddr . %s sport" % l4
+    fwd = 'fwd ip to meta mark map @servers_%s device "%s"' % (name, dev)
+    flow_update = "update @flows_%s { %s : meta mark }" % (name, flow_key)
+    persist = vs["persistence_timeout"] is not None
+    mask = vs["persistence_granularity"]
+    client = "ip saddr & %s" % mask if mask else "ip saddr"
+    if persist:
+        # the client (network) alone decides, so a standby director picks the same server
+        hash_expr = "jhash %s mod %d seed 0x%x" % (client, doc["buckets"], doc["seed"])
+    elif vs["lb_algo"] in HASH_ADDR_ALGOS:
+        hash_expr = "jhash ip saddr mod %d seed 0x%x" % (doc["buckets"], doc["seed"])
+    else:
+        hash_expr = "jhash %s mod %d seed 0x%x" % (flow_key, doc["buckets"], doc["seed"])
+    persist_update = "update @persist_%s { %s : meta mark }" % (name, client)
+    rules = []
+    rules.append("# established flow: stay on its real server (also while it drains or is down)")
+    rules.append("meta mark set %s map @flows_%s %s%s counter %s"
+                 % (flow_key, name, flow_update, " " + persist_update if persist else "", fwd))
+    if persist:
+        rules.append("# persistence: a known client goes back to its real server while that one is live")
+        rules.append("meta mark set %s map @persist_%s meta mark @live_%s %s %s counter %s"
+                     % (client, name, name, persist_update, flow_update, fwd))
+    rules.append("# new flow: fixed-seed hash -> bucket -> real server, remembered in the flow map")
+    rules.append("meta mark set %s" % hash_expr)
+    rules.append("meta mark set meta mark map @buckets_%s %s%s counter %s"
+                 % (name, flow_update, " " + persist_update if persist else "", fwd))
+    rules.append("# flow map full: keep forwarding by hash alone")
+    rules.append("meta mark set %s" % hash_expr)
+    rules.append("meta mark set meta mark map @buckets_%s counter %s" % (name, fwd))
+    rules.append("# no real server for this bucket: never let the director's own stack answer")
+    rules.append("counter drop")
+    return rules
+
+
+def render_structure(doc):
+    """The table body without map/set elements (the part the fingerprint covers)."""
+    lines = []
+    name_t = doc["table"]
+    body = []
+    devices = {}
+    for vs in doc["virtual_servers"]:
+        devices.setdefault(vs["interface"], []).append(vs)
+    for vs in doc["virtual_servers"]:
+        name = vs_name(vs)
+        body.append("")
+        body.append("\t# virtual server %s" % vs_key(vs))
+        body.append("\tmap servers_%s {" % name)
+        body.append("\t\ttype mark : ipv4_addr")
+        body.append("\t}")
+        body.append("\tmap buckets_%s {" % name)
+        body.append("\t\ttype mark : mark")
+        body.append("\t}")
+        body.append("\tmap flows_%s {" % name)
+        body.append("\t\ttype ipv4_addr . inet_service : mark")
+        body.append("\t\tsize %d" % doc["flow_size"])
+        body.append("\t\ttimeout %ds" % doc["flow_timeout"])
+        body.append("\t\tflags dynamic")
+        body.append("\t}")
+        if vs["persistence_timeout"] is not None:
+            body.append("\tmap persist_%s {" % name)
+            body.append("\t\ttype ipv4_addr : mark")
+            body.append("\t\tsize %d" % doc["flow_size"])
+            body.append("\t\ttimeout %ds" % vs["persistence_timeout"])
+            body.append("\t\tflags dynamic")
+            body.append("\t}")
+            body.append("\tset live_%s {" % name)
+            body.append("\t\ttype mark")
+            body.append("\t}")
+    for dev in sorted(devices):
+        body.append("")
+        body.append("\tchain %s {" % _ifchain(dev))
+        body.append('\t\ttype filter hook ingress device "%s" priority 0; policy accept;' % dev)
+        for vs in sorted(devices[dev], key=lambda v: (v["address"], v["protocol"], v["port"])):
+            body.append("\t\tmeta pkttype host ip daddr %s %s dport %d counter goto vs_%s"
+                        % (vs["address"], vs["protocol"].lower(), vs["port"], vs_name(vs)))
+        body.append("\t}")
+    for vs in doc["virtual_servers"]:
+        body.append("")
+        body.append("\tchain vs_%s {" % vs_name(vs))
+        for rule in _vs_chain(doc, vs):
+            body.append("\t\t" + rule)
+        body.append("\t}")
+    text = "\n".join(body)
+    fp = hashlib.sha256(("%s\n%s" % (name_t, text)).encode("utf-8")).hexdigest()[:16]
+    lines.append("table netdev %s {" % name_t)
+    lines.append('\tcomment "%s%s"' % (FINGERPRINT_PREFIX, fp))
+    lines.append(text.lstrip("\n"))
+    lines.append("}")
+    return "\n".join(lines) + "\n", fp
+
+
+def structure_fingerprint(doc):
+    """Fingerprint of the table structure; equal fingerprints allow an elements-only update."""
+    return render_structure(doc)[1]
+
+
+def parse_fingerprint(listing):
+    """The structure fingerprint from ``nft -t list table netdev <table>`` output, or None."""
+    m = _FINGERPRINT_RE.search(listing or "")
+    return m.group(1) if m else None
+
+
+def _elements(items, per_line):
+    chunks = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+    return "{ " + ",\n\t".join(chunks) + " }"
+
+
+def render_fill(doc, tables):
+    """Statements that replace every map/set element (not the dynamic maps) of the table.
+
+    ``tables`` maps :func:`vs_key` to the output of :func:`vs_table`. A virtual server missing
+    from ``tables`` gets its servers map and an empty bucket table (no new flows).
+    """
+    t = doc["table"]
+    out = []
+    for vs in doc["virtual_servers"]:
+        name = vs_name(vs)
+        tab = tables.get(vs_key(vs))
+        if tab is None:
+            tab = {"servers": _servers(vs), "buckets": [None] * doc["buckets"], "live": []}
+        out.append("flush map netdev %s servers_%s" % (t, name))
+        servers = ["%s : %s" % (_hex(sid), addr) for sid, addr in sorted(tab["servers"].items())]
+        if servers:
+            out.append("add element netdev %s servers_%s %s" % (t, name, _elements(servers, 4)))
+        out.append("flush map netdev %s buckets_%s" % (t, name))
+        buckets = ["%d : %s" % (b, _hex(sid)) for b, sid in enumerate(tab["buckets"]) if sid is not None]
+        if buckets:
+            out.append("add element netdev %s buckets_%s %s" % (t, name, _elements(buckets, 6)))
+        if vs["persistence_timeout"] is not None:
+            out.append("flush set netdev %s live_%s" % (t, name))
+            if tab["live"]:
+                out.append("add element netdev %s live_%s %s"
+                           % (t, name, _elements([_hex(s) for s in tab["live"]], 8)))
+    return "\n".join(out) + "\n"
+
+
+def render_ruleset(doc, tables):
+    """The whole table as one ``nft -f`` transaction that replaces any earlier version atomically.
+
+    Replacing the table drops the dynamic flow map, so it is used only when the structure
+    changed (or the table is missing); see :func:`render_update` otherwise.
+    """
+    t = doc["table"]
+    structure, _fp = render_structure(doc)
+    head = ("# lbha.cluster nftables DR plane: generated, do not edit\n"
+            "table netdev %s\ndelete table netdev %s\n" % (t, t))
+    return head + structure + render_fill(doc, tables)
+
+
+def render_update(doc, tables):
+    """One ``nft -f`` transaction that replaces the servers, buckets (and live) elements only.
+
+    The flow and persistence maps are not named, so established flows keep their real server.
+    """
+    return render_fill(doc, tables)
+
+
+def tables_summary(tables):
+    """Bucket counts per server id, for logs and the state file."""
+    counts = {}
+    for sid in tables["buckets"]:
+        if sid is not None:
+            counts[sid] = counts.get(sid, 0) + 1
+    return counts
