@@ -1,0 +1,24 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The test client: learns MACs from gratuitous ARP and receives notification e-mails."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import uuid
+
+
+def test_client_accepts_gratuitous_arp(client):
+    assert client.sysctl("net.ipv4.conf.all.arp_accept") == "1"
+    assert client.sysctl("net.ipv4.conf.eth0.arp_accept") == "1"
+
+
+def test_smtp_receiver_stores_a_message(topology, client):
+    assert client.is_active("lbha-smtp-sink.service")
+    subject = "lbha-test-%s" % uuid.uuid4().hex
+    # sent from a real server, as keepalived on a director would send it
+    script = (
+        "import smtplib; s = smtplib.SMTP('1.1.1.10', 25, timeout=5); "
+        "s.sendmail('keepalived@lbha.test', ['sysadmin@lbha.test'], "
+        "'Subject: %s\\r\\n\\r\\nbody\\r\\n'); s.quit()" % subject)
+    topology["web1"].check("python3", "-c", script)
+    found = client.run("grep", "-rl", "Subject: %s" % subject, "/var/mail/lbha/new")
+    assert found.returncode == 0 and found.stdout.strip(), "message %s not in /var/mail/lbha/new" % subject

@@ -1,0 +1,74 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The real servers after converge: VIP on lo, ARP sysctls, firewalld, nginx, silence on ARP."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import pytest
+
+from conftest import (CLIENT, DIRECTORS, PAGES, REAL_SERVERS, SERVICE_PORT, VIP, arp_replies)
+
+SCOPES = ("all", "lo", "default")
+
+
+def test_vip_is_on_lo_as_32_with_label(real_server):
+    vips = [a for a in real_server.addresses("lo") if a["local"] == VIP]
+    assert [(a["prefixlen"], a.get("label")) for a in vips] == [(32, "lo:1")]
+
+
+def test_vip_is_on_no_other_interface(real_server):
+    assert VIP not in [a["local"] for a in real_server.addresses("eth0")]
+
+
+def test_vip_unit_holds_the_vip_across_reboots(real_server):
+    assert real_server.is_enabled("lbha-vip.service")
+    assert real_server.is_active("lbha-vip.service")
+    unit = real_server.check("systemctl", "cat", "lbha-vip.service")
+    assert "ExecStart=/sbin/ip addr replace %s/32 dev lo label lo:1" % VIP in unit
+    assert "ExecStop=-/sbin/ip addr del %s/32 dev lo" % VIP in unit
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_arp_sysctls_hold(real_server, scope):
+    assert real_server.sysctl("net.ipv4.conf.%s.arp_ignore" % scope) == "1"
+    assert real_server.sysctl("net.ipv4.conf.%s.arp_announce" % scope) == "2"
+    assert real_server.sysctl("net.ipv4.conf.%s.rp_filter" % scope) == "2"
+
+
+def test_sysctls_persist_in_sysctl_d(real_server):
+    lines = set(real_server.check("cat", "/etc/sysctl.d/90-lbha-real-server.conf").split())
+    for scope in SCOPES:
+        assert "net.ipv4.conf.%s.arp_ignore=1" % scope in lines
+        assert "net.ipv4.conf.%s.arp_announce=2" % scope in lines
+
+
+@pytest.mark.parametrize("permanent", [False, True], ids=["runtime", "permanent"])
+def test_firewalld_allows_the_service_port(real_server, permanent):
+    assert real_server.is_active("firewalld")
+    argv = ["firewall-cmd", "--list-ports"] + (["--permanent"] if permanent else [])
+    assert "%d/tcp" % SERVICE_PORT in real_server.check(*argv).split()
+
+
+def test_nginx_serves_its_page_on_the_real_ip(real_server, client):
+    assert real_server.is_active("nginx") and real_server.is_enabled("nginx")
+    url = "http://%s:%d/" % (REAL_SERVERS[real_server.name], SERVICE_PORT)
+    assert client.check("curl", "-sS", "--max-time", "5", url).strip() == PAGES[real_server.name]
+
+
+def test_nginx_answers_on_the_vip_locally(real_server):
+    url = "http://%s:%d/" % (VIP, SERVICE_PORT)
+    assert real_server.check("curl", "-sS", "--max-time", "5", url).strip() == PAGES[real_server.name]
+
+
+def test_no_real_server_answers_arp_for_the_vip(topology):
+    real_macs = {topology[name].mac() for name in REAL_SERVERS}
+    answered = arp_replies(topology[CLIENT], VIP)
+    assert not real_macs.intersection(answered), "real server(s) answered ARP for the VIP: %s" % answered
+
+
+def test_only_the_master_answers_arp_for_the_vip(topology):
+    if not topology["lb1"].is_active("keepalived"):
+        pytest.skip("keepalived is not active on lb1: the director role has not been applied")
+    answered = arp_replies(topology[CLIENT], VIP)
+    assert answered == [topology["lb1"].mac()], (
+        "expected only lb1 (%s) to answer, got %s; directors: %s" % (
+            topology["lb1"].mac(), answered, {n: topology[n].mac() for n in DIRECTORS}))

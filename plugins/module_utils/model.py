@@ -1,0 +1,1214 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The cluster model: parse, validate and normalise the ``lbha_cluster`` definition.
+
+Pure Python 3 (standard library only, no Ansible imports): the modules import it by its
+FQCN, the director role ships it to ``/usr/lib/lbha-cluster/lbha_cluster/`` for the checker
+daemon of the nftables plane.
+
+Entry points:
+
+* :func:`normalize` - one director's view of the cluster (what ``keepalived_config`` renders);
+* :func:`validate_cluster` - every director at once (what ``cluster_validate`` checks);
+* :func:`dataplane_document` - ``/etc/lbha/dataplane.json`` for the nftables plane;
+* :func:`virtual_services` / :func:`vips` - light helpers over the *raw* definition.
+
+Every problem is collected (not only the first) and reported by :class:`ValidationError` as
+``<host>: <field path>: <what is wrong>``; warnings are returned separately and never fail.
+The field names are keepalived's wherever keepalived has one; docs/variables.md is the
+reference of the input and docs/internals.md of the normalised output.
+"""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import copy
+import ipaddress
+import re
+import zlib
+
+DEFAULT_NOTIFY_SCRIPT = "/usr/lib/lbha-cluster/notify"
+DEFAULT_SCRIPT_USER = "keepalived_script"
+DEFAULT_BUCKETS = 251
+DEFAULT_FLOW_TIMEOUT = 300
+DEFAULT_TABLE = "lbha"
+DATAPLANES = ("ipvs", "nftables")
+
+LB_ALGOS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos")
+LB_KINDS = ("DR", "NAT", "TUN")
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+AUTH_TYPES = ("PASS", "AH")
+CHECK_TYPES = ("TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK")
+STATES = ("MASTER", "BACKUP")
+MAX_AUTH_PASS = 8
+
+# keepalived's own defaults for a checker, made explicit in the normalised model.
+CHECK_DEFAULTS = {"connect_timeout": 5, "retry": 1, "delay_before_retry": 1}
+DEFAULT_DELAY_LOOP = 6
+
+# ---------------------------------------------------------------------------------------------
+# accepted keys (typo protection: anything else is refused with this list)
+
+GLOBAL_DEFS_KEYS = (
+    "notification_email", "notification_email_from", "smtp_server", "smtp_port", "smtp_helo_name",
+    "smtp_connect_timeout", "enable_script_security", "script_user", "vrrp_strict",
+    "vrrp_skip_check_adv_addr", "vrrp_garp_interval", "vrrp_gna_interval",
+)
+CLUSTER_KEYS = ("global_defs", "vrrp_scripts", "vrrp_sync_groups", "vrrp_instances", "virtual_servers")
+VRRP_SCRIPT_KEYS = ("name", "script", "interval", "timeout", "weight", "rise", "fall", "user", "init_fail")
+SYNC_GROUP_KEYS = ("name", "group", "smtp_alert")
+NOTIFY_KEYS = ("notify_master", "notify_backup", "notify_fault", "notify_stop", "notify")
+GARP_KEYS = ("garp_master_delay", "garp_master_repeat", "garp_master_refresh", "garp_master_refresh_repeat")
+INSTANCE_KEYS = (
+    "name", "interface", "virtual_router_id", "advert_int", "version", "nopreempt", "preempt_delay",
+    "authentication", "virtual_ipaddress", "unicast", "unicast_peers", "track_interface",
+    "track_script", "smtp_alert",
+) + GARP_KEYS + NOTIFY_KEYS
+AUTH_KEYS = ("auth_type", "auth_pass")
+VIP_KEYS = ("address", "dev", "label")
+VS_KEYS = (
+    "address", "port", "protocol", "lb_algo", "lb_kind", "delay_loop", "persistence_timeout",
+    "persistence_granularity", "netmask", "quorum", "hysteresis", "sorry_server", "alpha", "omega",
+    "ha_suspend", "virtualhost", "real_servers_group", "real_servers", "check",
+)
+SORRY_KEYS = ("address", "port")
+RS_KEYS = ("address", "port", "weight", "inhibit_on_failure", "check", "name")
+RS_HOST_KEYS = ("name", "address", "port", "weight", "inhibit_on_failure", "check")
+HOST_KEYS = ("name", "address", "priority", "state", "router_id")
+NET_CHECK_KEYS = ("type", "connect_timeout", "retry", "nb_get_retry", "delay_before_retry",
+                  "connect_port", "connect_ip")
+CHECK_KEYS = {
+    "TCP_CHECK": NET_CHECK_KEYS,
+    "HTTP_GET": NET_CHECK_KEYS + ("url", "virtualhost"),
+    "SSL_GET": NET_CHECK_KEYS + ("url", "virtualhost"),
+    "MISC_CHECK": ("type", "misc_path", "misc_timeout", "misc_dynamic", "retry", "nb_get_retry",
+                   "delay_before_retry"),
+}
+URL_KEYS = ("path", "status_code", "digest")
+
+# A keepalived configuration token: no white space, quotes, braces or comment characters.
+_TOKEN_RE = re.compile(r"^[^\s\"'{}#!]+$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$")
+_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
+_HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                          r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_EMAIL_RE = re.compile(r"^[^@\s\"'{}#!]+@[^@\s\"'{}#!]+$")
+_USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")
+_DIGEST_RE = re.compile(r"^[0-9A-Fa-f]{32}$")
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+class ValidationError(ValueError):
+    """The definition cannot be used. ``errors`` lists every problem, ``warnings`` the rest."""
+
+    def __init__(self, errors, warnings=None):
+        self.errors = list(errors)
+        self.warnings = list(warnings or [])
+        super(ValidationError, self).__init__(
+            "%d error(s) in the cluster definition:\n%s" % (len(self.errors), "\n".join(self.errors)))
+
+
+class _Ctx(object):
+    """Collects errors and warnings as (path, message)."""
+
+    def __init__(self):
+        self.errors = []
+        self.warnings = []
+
+    def error(self, path, message):
+        self.errors.append("%s: %s" % (path, message))
+
+    def warn(self, path, message):
+        self.warnings.append("%s: %s" % (path, message))
+
+
+def _unique(seq):
+    seen = set()
+    out = []
+    for item in seq:
+        if item not in seen:
+            seen.add(item)
+            out.append(item)
+    return out
+
+
+def _tname(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# typed readers: each returns the converted value, or None after recording an error
+
+
+def _mapping(ctx, obj, path, accepted, required=()):
+    """Check that ``obj`` is a mapping with only ``accepted`` keys and all ``required`` ones."""
+    if not isinstance(obj, dict):
+        ctx.error(path, "expected a mapping, got %s" % _tname(obj))
+        return False
+    for key in obj:
+        if key not in accepted:
+            ctx.error("%s.%s" % (path, key), "unknown key; accepted keys: %s" % ", ".join(sorted(accepted)))
+    for key in required:
+        if obj.get(key) is None:
+            ctx.error("%s.%s" % (path, key), "is required")
+    return True
+
+
+def _int(ctx, value, path, lo=None, hi=None):
+    if isinstance(value, bool):
+        ctx.error(path, "expected an integer, got %s" % _tname(value))
+        return None
+    if isinstance(value, str) and re.match(r"^\s*-?\d+\s*$", value):
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int):
+        ctx.error(path, "expected an integer, got %s %r" % (_tname(value), value))
+        return None
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        if hi is None:
+            ctx.error(path, "%d is below the minimum %d" % (value, lo))
+        elif lo is None:
+            ctx.error(path, "%d is above the maximum %d" % (value, hi))
+        else:
+            ctx.error(path, "%d is outside %d-%d" % (value, lo, hi))
+        return None
+    return value
+
+
+def _number(ctx, value, path, lo=None, hi=None):
+    if isinstance(value, bool):
+        ctx.error(path, "expected a number, got %s" % _tname(value))
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value) if "." in value else int(value)
+        except ValueError:
+            pass
+    if not isinstance(value, (int, float)):
+        ctx.error(path, "expected a number, got %s %r" % (_tname(value), value))
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        ctx.error(path, "%s is outside %s-%s" % (value, lo, hi))
+        return None
+    return value
+
+
+def _bool(ctx, value, path):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    ctx.error(path, "expected a boolean, got %s %r" % (_tname(value), value))
+    return None
+
+
+def _str(ctx, value, path, pattern=_TOKEN_RE, what="a single word (no spaces, quotes, braces, # or !)"):
+    if not isinstance(value, str) or isinstance(value, bool):
+        ctx.error(path, "expected a string, got %s %r" % (_tname(value), value))
+        return None
+    if pattern is not None and not pattern.match(value):
+        ctx.error(path, "%r is not %s" % (value, what))
+        return None
+    return value
+
+
+def _list(ctx, value, path, allow_scalar=False):
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if allow_scalar and isinstance(value, (str, int)) and not isinstance(value, bool):
+        return [value]
+    ctx.error(path, "expected a list, got %s" % _tname(value))
+    return []
+
+
+def _ip(ctx, value, path):
+    if isinstance(value, bool) or not isinstance(value, str):
+        ctx.error(path, "expected an IP address as a string, got %s %r" % (_tname(value), value))
+        return None
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        ctx.error(path, "%r is not an IP address" % value)
+        return None
+
+
+def _script(ctx, value, path):
+    """A command line for keepalived (absolute path first, no double quote)."""
+    if not isinstance(value, str) or not value.strip():
+        ctx.error(path, "expected a command line as a string, got %s %r" % (_tname(value), value))
+        return None
+    if '"' in value or "\n" in value:
+        ctx.error(path, "%r must not contain a double quote or a newline" % value)
+        return None
+    if not value.strip().startswith("/"):
+        ctx.error(path, "%r must start with an absolute path (keepalived does not search PATH)" % value)
+        return None
+    return value.strip()
+
+
+def _opt(ctx, obj, key, path, reader, default=None, **kw):
+    value = obj.get(key) if isinstance(obj, dict) else None
+    if value is None:
+        return default
+    return reader(ctx, value, "%s.%s" % (path, key), **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# per-host inputs
+
+
+def _host_entry(ctx, raw, path, hint=True):
+    """Normalise one director ``{name, address, priority, state, router_id}``."""
+    if not _mapping(ctx, raw, path, HOST_KEYS, required=("name",)):
+        return None
+    name = raw.get("name")
+    if name is not None:
+        name = _str(ctx, str(name) if isinstance(name, int) else name, path + ".name")
+    label = name or path
+    out = {"name": name, "address": None, "network": None, "priority": None, "state": None,
+           "router_id": None}
+    addr = raw.get("address")
+    if addr is not None:
+        if not isinstance(addr, str):
+            ctx.error("%s: address (lbha_director_address)" % label,
+                      "expected an IP address, got %s %r" % (_tname(addr), addr))
+        else:
+            try:
+                iface = ipaddress.ip_interface(addr.strip())
+                out["address"] = str(iface.ip)
+                if "/" in addr:
+                    out["network"] = iface.network
+            except ValueError:
+                ctx.error("%s: address (lbha_director_address)" % label, "%r is not an IP address" % addr)
+    prio = raw.get("priority")
+    if prio is None:
+        ctx.error("%s: priority (lbha_director_priority)" % label, "is required (1-254; the highest is MASTER)")
+    else:
+        out["priority"] = _int(ctx, prio, "%s: priority (lbha_director_priority)" % label, 1, 255)
+    state = raw.get("state")
+    if state is not None:
+        if isinstance(state, str) and state.upper() in STATES:
+            out["state"] = state.upper()
+        else:
+            ctx.error("%s: state (lbha_director_state)" % label,
+                      "%r is not one of %s" % (state, ", ".join(STATES)))
+    rid = raw.get("router_id")
+    if rid is not None:
+        out["router_id"] = _str(ctx, str(rid) if isinstance(rid, int) else rid,
+                                "%s: router_id (lbha_director_router_id)" % label)
+    elif name:
+        out["router_id"] = name
+    return out
+
+
+def _directors(ctx, host, directors):
+    """Normalise the directors and check that they can elect one MASTER."""
+    out = []
+    for i, raw in enumerate(directors):
+        entry = _host_entry(ctx, raw, "directors[%d]" % i)
+        if entry is not None:
+            out.append(entry)
+    if not out and not ctx.errors:
+        ctx.error("directors", "no director is defined (is the directors inventory group empty?)")
+        return out
+    for field, what in (("name", "name"), ("address", "address"), ("router_id", "router_id")):
+        seen = {}
+        for d in out:
+            value = d.get(field)
+            if value is None:
+                continue
+            if value in seen:
+                ctx.error("directors", "%s and %s have the same %s %s" % (seen[value], d["name"], what, value))
+            else:
+                seen[value] = d["name"]
+    prios = {}
+    for d in out:
+        if d["priority"] is None:
+            continue
+        if d["priority"] in prios:
+            ctx.error("directors", "%s and %s both have priority %d; VRRP needs distinct priorities to "
+                      "elect one MASTER predictably" % (prios[d["priority"]], d["name"], d["priority"]))
+        else:
+            prios[d["priority"]] = d["name"]
+    masters = [d for d in out if d["state"] == "MASTER"]
+    if len(masters) > 1:
+        ctx.error("directors", "%s are all declared MASTER; at most one director may be"
+                  % ", ".join(d["name"] for d in masters))
+    for m in masters:
+        for d in out:
+            if d is not m and d["priority"] is not None and m["priority"] is not None \
+                    and d["priority"] > m["priority"]:
+                ctx.error("directors", "%s is declared MASTER with priority %d but %s has the higher "
+                          "priority %d and would take over" % (m["name"], m["priority"], d["name"],
+                                                              d["priority"]))
+    if host is not None and host.get("name") not in [d["name"] for d in out]:
+        ctx.error("directors", "%s is not among the directors (%s)" % (
+            host.get("name"), ", ".join(str(d["name"]) for d in out)))
+    return out
+
+
+def _derived_state(host, directors):
+    """MASTER for the highest priority when no state is declared, else the declared one."""
+    if host.get("state"):
+        return host["state"]
+    prios = [d["priority"] for d in directors if d.get("priority") is not None]
+    if host.get("priority") is not None and prios and host["priority"] >= max(prios):
+        return "MASTER"
+    return "BACKUP"
+
+
+# ---------------------------------------------------------------------------------------------
+# global_defs, vrrp_script, vrrp_sync_group
+
+
+def _global_defs(ctx, raw, script_user_override):
+    path = "lbha_cluster.global_defs"
+    out = {
+        "notification_email": [], "notification_email_from": None, "smtp_server": None,
+        "smtp_port": None, "smtp_helo_name": None, "smtp_connect_timeout": None,
+        "enable_script_security": True, "script_user": DEFAULT_SCRIPT_USER, "vrrp_strict": False,
+        "vrrp_skip_check_adv_addr": False, "vrrp_garp_interval": None, "vrrp_gna_interval": None,
+    }
+    if raw is None:
+        raw = {}
+    if not _mapping(ctx, raw, path, GLOBAL_DEFS_KEYS):
+        return out
+    emails = _list(ctx, raw.get("notification_email"), path + ".notification_email", allow_scalar=True)
+    for i, e in enumerate(emails):
+        v = _str(ctx, e, "%s.notification_email[%d]" % (path, i), _EMAIL_RE, "an e-mail address")
+        if v:
+            out["notification_email"].append(v)
+    out["notification_email_from"] = _opt(ctx, raw, "notification_email_from", path, _str,
+                                          pattern=_EMAIL_RE, what="an e-mail address")
+    smtp = raw.get("smtp_server")
+    if smtp is not None:
+        spath = path + ".smtp_server"
+        if isinstance(smtp, str):
+            try:
+                out["smtp_server"] = str(ipaddress.ip_address(smtp))
+            except ValueError:
+                if _HOSTNAME_RE.match(smtp):
+                    out["smtp_server"] = smtp
+                else:
+                    ctx.error(spath, "%r is neither an IP address nor a host name" % smtp)
+        else:
+            ctx.error(spath, "expected an address or host name, got %s %r" % (_tname(smtp), smtp))
+    out["smtp_port"] = _opt(ctx, raw, "smtp_port", path, _int, lo=1, hi=65535)
+    out["smtp_helo_name"] = _opt(ctx, raw, "smtp_helo_name", path, _str, pattern=_HOSTNAME_RE,
+                                 what="a host name")
+    out["smtp_connect_timeout"] = _opt(ctx, raw, "smtp_connect_timeout", path, _int, lo=1)
+    out["enable_script_security"] = _opt(ctx, raw, "enable_script_security", path, _bool, default=True)
+    out["script_user"] = _opt(ctx, raw, "script_user", path, _str, default=DEFAULT_SCRIPT_USER,
+                              pattern=_USER_RE, what="a user name")
+    if script_user_override:
+        out["script_user"] = _str(ctx, script_user_override, "script_user", _USER_RE, "a user name")
+    out["vrrp_strict"] = _opt(ctx, raw, "vrrp_strict", path, _bool, default=False)
+    out["vrrp_skip_check_adv_addr"] = _opt(ctx, raw, "vrrp_skip_check_adv_addr", path, _bool, default=False)
+    out["vrrp_garp_interval"] = _opt(ctx, raw, "vrrp_garp_interval", path, _number, lo=0, hi=1000)
+    out["vrrp_gna_interval"] = _opt(ctx, raw, "vrrp_gna_interval", path, _number, lo=0, hi=1000)
+    if out["smtp_port"] is not None and out["smtp_server"] is None:
+        ctx.error(path + ".smtp_port", "is set but smtp_server is not")
+    if out["notification_email"] and out["smtp_server"] is None:
+        ctx.warn(path + ".notification_email", "no smtp_server is set, so no e-mail can be sent")
+    return out
+
+
+def _vrrp_scripts(ctx, raw, gd):
+    out = []
+    names = set()
+    for i, s in enumerate(_list(ctx, raw, "lbha_cluster.vrrp_scripts")):
+        path = "lbha_cluster.vrrp_scripts[%d]" % i
+        if not _mapping(ctx, s, path, VRRP_SCRIPT_KEYS, required=("name", "script")):
+            continue
+        name = _opt(ctx, s, "name", path, _str, pattern=_NAME_RE, what="a name (letters, digits, _ . : -)")
+        if name in names:
+            ctx.error(path + ".name", "vrrp_script %s is defined twice" % name)
+        names.add(name)
+        entry = {
+            "name": name,
+            "script": _opt(ctx, s, "script", path, _script),
+            "interval": _opt(ctx, s, "interval", path, _int, default=1, lo=1),
+            "timeout": _opt(ctx, s, "timeout", path, _int, lo=1),
+            "weight": _opt(ctx, s, "weight", path, _int, lo=-253, hi=253),
+            "rise": _opt(ctx, s, "rise", path, _int, lo=1),
+            "fall": _opt(ctx, s, "fall", path, _int, lo=1),
+            "user": None,
+            "init_fail": _opt(ctx, s, "init_fail", path, _bool, default=False),
+        }
+        user = s.get("user")
+        if user is not None:
+            parts = str(user).split() if isinstance(user, str) else None
+            if not parts or len(parts) > 2 or not all(_USER_RE.match(p) for p in parts):
+                ctx.error(path + ".user", "%r is not 'user' or 'user group'" % (user,))
+            else:
+                entry["user"] = " ".join(parts)
+        if name is not None:
+            out.append(entry)
+    if out and not gd["enable_script_security"]:
+        ctx.warn("lbha_cluster.global_defs.enable_script_security",
+                 "is off while vrrp_scripts are defined; keepalived refuses to run scripts as root "
+                 "without it when the script path is writable by other users")
+    return out
+
+
+def _sync_groups(ctx, raw, instance_names):
+    out = []
+    member_of = {}
+    names = set()
+    for i, g in enumerate(_list(ctx, raw, "lbha_cluster.vrrp_sync_groups")):
+        path = "lbha_cluster.vrrp_sync_groups[%d]" % i
+        if not _mapping(ctx, g, path, SYNC_GROUP_KEYS, required=("name", "group")):
+            continue
+        name = _opt(ctx, g, "name", path, _str, pattern=_NAME_RE, what="a name (letters, digits, _ . : -)")
+        if name in names:
+            ctx.error(path + ".name", "vrrp_sync_group %s is defined twice" % name)
+        names.add(name)
+        members = []
+        for j, m in enumerate(_list(ctx, g.get("group"), path + ".group")):
+            mpath = "%s.group[%d]" % (path, j)
+            if m not in instance_names:
+                ctx.error(mpath, "%r is not a vrrp_instance name (%s)" % (m, ", ".join(sorted(instance_names))))
+            elif m in member_of:
+                ctx.error(mpath, "%s is already in vrrp_sync_group %s" % (m, member_of[m]))
+            else:
+                member_of[m] = name
+                members.append(m)
+        if len(members) == 1:
+            ctx.warn(path + ".group", "a sync group with one instance has no effect")
+        out.append({"name": name, "group": members,
+                    "smtp_alert": _opt(ctx, g, "smtp_alert", path, _bool, default=False)})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# vrrp_instance
+
+
+def _vip(ctx, raw, path, interface):
+    if isinstance(raw, dict):
+        if not _mapping(ctx, raw, path, VIP_KEYS, required=("address",)):
+            return None
+        addr = raw.get("address")
+        dev = _opt(ctx, raw, "dev", path, _str, pattern=_IFNAME_RE, what="an interface name")
+        label = _opt(ctx, raw, "label", path, _str, pattern=_IFNAME_RE, what="an address label (max 15 chars)")
+        apath = path + ".address"
+    else:
+        addr, dev, label, apath = raw, None, None, path
+    if addr is None:
+        return None
+    if isinstance(addr, bool) or not isinstance(addr, str):
+        ctx.error(apath, "expected ADDRESS/PREFIX as a string, got %s %r" % (_tname(addr), addr))
+        return None
+    if "/" not in addr:
+        ctx.error(apath, "%r has no prefix length; write it in CIDR form, e.g. %s/24" % (addr, addr))
+        return None
+    try:
+        iface = ipaddress.ip_interface(addr.strip())
+    except ValueError:
+        ctx.error(apath, "%r is not an IP address in CIDR form (ADDRESS/PREFIX)" % addr)
+        return None
+    the_dev = dev or interface
+    if label is not None and the_dev and not label.startswith(the_dev + ":"):
+        ctx.error(path + ".label", "%r must start with the device name and a colon (%s:...)" % (label, the_dev))
+    return {"address": str(iface.ip), "prefix": iface.network.prefixlen, "cidr": str(iface),
+            "network": str(iface.network), "dev": dev, "label": label}
+
+
+def _instance(ctx, raw, idx, host, directors, gd, script_names):
+    path = "lbha_cluster.vrrp_instances[%d]" % idx
+    if not _mapping(ctx, raw, path, INSTANCE_KEYS,
+                    required=("name", "interface", "virtual_router_id", "virtual_ipaddress")):
+        return None
+    out = {"name": _opt(ctx, raw, "name", path, _str, pattern=_NAME_RE,
+                        what="a name (letters, digits, _ . : -)"),
+           "interface": _opt(ctx, raw, "interface", path, _str, pattern=_IFNAME_RE, what="an interface name"),
+           "virtual_router_id": _opt(ctx, raw, "virtual_router_id", path, _int, lo=1, hi=255),
+           "version": None, "advert_int": None}
+    version = _opt(ctx, raw, "version", path, _int, default=2)
+    if version not in (2, 3, None):
+        ctx.error(path + ".version", "%r is not 2 or 3" % (version,))
+        version = None
+    out["version"] = version
+    advert = raw.get("advert_int")
+    if advert is None:
+        out["advert_int"] = 1
+    elif version == 3:
+        out["advert_int"] = _number(ctx, advert, path + ".advert_int", 0.01, 40.95)
+    else:
+        value = _number(ctx, advert, path + ".advert_int", 1, 255)
+        if isinstance(value, float):
+            ctx.error(path + ".advert_int", "%s is not a whole number of seconds; sub-second "
+                      "advertisements need version: 3" % value)
+            value = None
+        out["advert_int"] = value
+    out["nopreempt"] = _opt(ctx, raw, "nopreempt", path, _bool, default=False)
+    out["preempt_delay"] = _opt(ctx, raw, "preempt_delay", path, _int, lo=0, hi=1000)
+    if out["nopreempt"] and out["preempt_delay"]:
+        ctx.warn(path + ".preempt_delay", "has no effect with nopreempt")
+
+    auth = raw.get("authentication")
+    out["authentication"] = None
+    if auth is not None:
+        apath = path + ".authentication"
+        if _mapping(ctx, auth, apath, AUTH_KEYS, required=("auth_type", "auth_pass")):
+            atype = auth.get("auth_type")
+            if atype is not None and (not isinstance(atype, str) or atype.upper() not in AUTH_TYPES):
+                ctx.error(apath + ".auth_type", "%r is not one of %s" % (atype, ", ".join(AUTH_TYPES)))
+                atype = None
+            apass = auth.get("auth_pass")
+            if isinstance(apass, int) and not isinstance(apass, bool):
+                apass = str(apass)
+            if apass is not None:
+                if not isinstance(apass, str) or not apass:
+                    ctx.error(apath + ".auth_pass", "expected a non-empty string")
+                    apass = None
+                elif len(apass) > MAX_AUTH_PASS:
+                    ctx.error(apath + ".auth_pass", "is %d characters long; keepalived uses only the first "
+                              "%d (and its config test fails), so use at most %d"
+                              % (len(apass), MAX_AUTH_PASS, MAX_AUTH_PASS))
+                    apass = None
+                elif not _TOKEN_RE.match(apass):
+                    ctx.error(apath + ".auth_pass", "must not contain spaces, quotes, braces, # or !")
+                    apass = None
+            if version == 3:
+                ctx.error(apath, "VRRP version 3 has no authentication; remove it or use version: 2")
+            if gd["vrrp_strict"]:
+                ctx.error(apath, "vrrp_strict (global_defs) forbids authentication")
+            if atype and apass:
+                out["authentication"] = {"auth_type": atype.upper(), "auth_pass": apass}
+
+    vips = []
+    raw_vips = _list(ctx, raw.get("virtual_ipaddress"), path + ".virtual_ipaddress")
+    if raw.get("virtual_ipaddress") is not None and not raw_vips and isinstance(raw.get("virtual_ipaddress"), list):
+        ctx.error(path + ".virtual_ipaddress", "must hold at least one address")
+    for j, v in enumerate(raw_vips):
+        vip = _vip(ctx, v, "%s.virtual_ipaddress[%d]" % (path, j), out["interface"])
+        if vip is not None:
+            if vip["address"] in [x["address"] for x in vips]:
+                ctx.error("%s.virtual_ipaddress[%d]" % (path, j), "%s is listed twice" % vip["address"])
+            else:
+                vips.append(vip)
+    out["virtual_ipaddress"] = vips
+
+    out["track_interface"] = []
+    for j, t in enumerate(_list(ctx, raw.get("track_interface"), path + ".track_interface")):
+        v = _str(ctx, t, "%s.track_interface[%d]" % (path, j), _IFNAME_RE, "an interface name")
+        if v:
+            out["track_interface"].append(v)
+    out["track_script"] = []
+    for j, t in enumerate(_list(ctx, raw.get("track_script"), path + ".track_script")):
+        if t not in script_names:
+            ctx.error("%s.track_script[%d]" % (path, j), "%r is not a vrrp_scripts name (%s)"
+                      % (t, ", ".join(sorted(script_names)) or "none defined"))
+        else:
+            out["track_script"].append(t)
+    out["smtp_alert"] = _opt(ctx, raw, "smtp_alert", path, _bool, default=False)
+    if out["smtp_alert"] and (not gd["notification_email"] or not gd["smtp_server"]):
+        ctx.warn(path + ".smtp_alert", "needs global_defs.notification_email and smtp_server to send anything")
+    for key in GARP_KEYS:
+        out[key] = _opt(ctx, raw, key, path, _int, lo=0)
+    for key in NOTIFY_KEYS:
+        out[key] = _opt(ctx, raw, key, path, _script)
+
+    # this director's view
+    out["state"] = None
+    out["priority"] = None
+    out["unicast_src_ip"] = None
+    out["unicast_peer"] = []
+    if host is not None:
+        state = _derived_state(host, directors)
+        if out["nopreempt"]:
+            if host.get("state") == "MASTER":
+                ctx.error("%s: state (lbha_director_state)" % host["name"],
+                          "MASTER cannot be combined with nopreempt (%s.nopreempt); keepalived needs "
+                          "every director to start as BACKUP - leave the state unset" % path)
+            state = "BACKUP"
+        out["state"] = state
+        out["priority"] = host.get("priority")
+        if out["priority"] == 255 and host.get("address") not in [v["address"] for v in vips]:
+            ctx.error("%s: priority (lbha_director_priority)" % host["name"],
+                      "255 is reserved for the owner of the virtual addresses of %s (a director whose own "
+                      "address is the VIP); use 1-254" % out["name"])
+        unicast = _opt(ctx, raw, "unicast", path, _bool, default=False)
+        explicit = raw.get("unicast_peers")
+        if explicit is not None or unicast:
+            if host.get("address") is None:
+                ctx.error("%s: address (lbha_director_address)" % host["name"],
+                          "is needed for unicast VRRP (%s) but is not known" % path)
+            else:
+                out["unicast_src_ip"] = host["address"]
+            if explicit is not None:
+                peers = []
+                for j, p in enumerate(_list(ctx, explicit, path + ".unicast_peers")):
+                    ip = _ip(ctx, p, "%s.unicast_peers[%d]" % (path, j))
+                    if ip is not None:
+                        peers.append(str(ip))
+            else:
+                peers = []
+                for d in directors:
+                    if d["name"] == host["name"]:
+                        continue
+                    if d.get("address") is None:
+                        ctx.error("%s: address (lbha_director_address)" % d["name"],
+                                  "is needed as a unicast peer of %s but is not known" % out["name"])
+                    else:
+                        peers.append(d["address"])
+            for p in peers:
+                if p == host.get("address"):
+                    ctx.error(path + ".unicast_peers", "%s is this director's own address (%s)"
+                              % (p, host["name"]))
+            peers = [p for p in _unique(peers) if p != host.get("address")]
+            if not peers:
+                ctx.warn(path + ".unicast_peers", "unicast VRRP without any peer")
+            out["unicast_peer"] = peers
+    else:
+        # Still check the types of the per-host keys.
+        _opt(ctx, raw, "unicast", path, _bool)
+        for j, p in enumerate(_list(ctx, raw.get("unicast_peers"), path + ".unicast_peers")):
+            _ip(ctx, p, "%s.unicast_peers[%d]" % (path, j))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# virtual_server / real_server / checks
+
+
+def _status_codes(ctx, value, path):
+    if value is None:
+        return [200]
+    out = []
+    for j, code in enumerate(_list(ctx, value, path, allow_scalar=True)):
+        c = _int(ctx, code, "%s[%d]" % (path, j) if isinstance(value, list) else path, 100, 599)
+        if c is not None:
+            out.append(c)
+    return out
+
+
+def _check(ctx, base, override, path, port, delay_loop):
+    """Merge a real server's check override over the virtual server's and normalise it.
+
+    ``override`` False disables the check; a different ``type`` replaces the base entirely.
+    """
+    if override is False:
+        return None
+    raw = None
+    if isinstance(base, dict):
+        raw = dict(base)
+    if override is not None:
+        if not isinstance(override, dict):
+            ctx.error(path, "expected a mapping (or false to disable the check), got %s" % _tname(override))
+            return None
+        if raw is None or (override.get("type") and str(override.get("type")).upper()
+                           != str(raw.get("type", "")).upper()):
+            raw = {}
+        raw.update(override)
+    if raw is None:
+        return None
+    ctype = raw.get("type")
+    if not isinstance(ctype, str) or ctype.upper() not in CHECK_TYPES:
+        ctx.error(path + ".type", "%r is not one of %s" % (ctype, ", ".join(CHECK_TYPES)))
+        return None
+    ctype = ctype.upper()
+    if not _mapping(ctx, raw, path, CHECK_KEYS[ctype]):
+        return None
+    if raw.get("retry") is not None and raw.get("nb_get_retry") is not None:
+        ctx.error(path + ".nb_get_retry", "is the old name of retry; set only one of them")
+    retry = raw.get("retry") if raw.get("retry") is not None else raw.get("nb_get_retry")
+    rkey = "retry" if raw.get("retry") is not None else "nb_get_retry"
+    out = {"type": ctype}
+    if ctype == "MISC_CHECK":
+        out["misc_path"] = _opt(ctx, raw, "misc_path", path, _script)
+        if raw.get("misc_path") is None:
+            ctx.error(path + ".misc_path", "is required for MISC_CHECK")
+        out["misc_timeout"] = _opt(ctx, raw, "misc_timeout", path, _int, default=delay_loop, lo=1)
+        out["misc_dynamic"] = _opt(ctx, raw, "misc_dynamic", path, _bool, default=False)
+    else:
+        out["connect_timeout"] = _opt(ctx, raw, "connect_timeout", path, _number,
+                                      default=CHECK_DEFAULTS["connect_timeout"], lo=0.001, hi=86400)
+    out["retry"] = CHECK_DEFAULTS["retry"] if retry is None else _int(ctx, retry, "%s.%s" % (path, rkey), 1)
+    out["delay_before_retry"] = _opt(ctx, raw, "delay_before_retry", path, _number,
+                                     default=CHECK_DEFAULTS["delay_before_retry"], lo=0.001, hi=86400)
+    if ctype != "MISC_CHECK":
+        out["connect_port"] = _opt(ctx, raw, "connect_port", path, _int, default=port, lo=1, hi=65535)
+        ip = raw.get("connect_ip")
+        out["connect_ip"] = None
+        if ip is not None:
+            v = _ip(ctx, ip, path + ".connect_ip")
+            out["connect_ip"] = str(v) if v is not None else None
+    if ctype in ("HTTP_GET", "SSL_GET"):
+        urls = raw.get("url")
+        if urls is None:
+            urls = [{"path": "/"}]
+        out["url"] = []
+        for j, u in enumerate(_list(ctx, urls, path + ".url")):
+            upath = "%s.url[%d]" % (path, j)
+            if not _mapping(ctx, u, upath, URL_KEYS, required=("path",)):
+                continue
+            p = _opt(ctx, u, "path", upath, _str, pattern=re.compile(r"^/[^\s\"{}#!]*$"),
+                     what="a URL path starting with / (no spaces, quotes, braces, # or !)")
+            digest = _opt(ctx, u, "digest", upath, _str, pattern=_DIGEST_RE, what="an MD5 hex digest")
+            out["url"].append({"path": p, "status_code": _status_codes(ctx, u.get("status_code"),
+                                                                       upath + ".status_code"),
+                               "digest": digest.lower() if digest else None})
+        if not out["url"] and isinstance(urls, list):
+            ctx.error(path + ".url", "must hold at least one URL")
+        out["virtualhost"] = _opt(ctx, raw, "virtualhost", path, _str, pattern=_HOSTNAME_RE, what="a host name")
+    return out
+
+
+def _real_server(ctx, raw, path, vs, base_check, name=None, keys=RS_KEYS):
+    if not _mapping(ctx, raw, path, keys, required=("address",)):
+        return None
+    ip = _ip(ctx, raw.get("address"), path + ".address") if raw.get("address") is not None else None
+    rs_name = name
+    if raw.get("name") is not None:
+        rs_name = _str(ctx, str(raw["name"]), path + ".name")
+    port = _opt(ctx, raw, "port", path, _int, default=vs["port"], lo=1, hi=65535)
+    out = {
+        "address": str(ip) if ip is not None else None,
+        "port": port,
+        "weight": _opt(ctx, raw, "weight", path, _int, default=1, lo=0, hi=65535),
+        "inhibit_on_failure": _opt(ctx, raw, "inhibit_on_failure", path, _bool, default=False),
+        "name": rs_name,
+        "check": _check(ctx, base_check, raw.get("check"), path + ".check", port or vs["port"],
+                        vs["delay_loop"]),
+    }
+    if ip is None:
+        return None
+    return out
+
+
+def _virtual_server(ctx, raw, idx, vip_index, real_server_hosts, dataplane, director_networks):
+    path = "lbha_cluster.virtual_servers[%d]" % idx
+    if not _mapping(ctx, raw, path, VS_KEYS, required=("address", "port")):
+        return None
+    ip = _ip(ctx, raw.get("address"), path + ".address") if raw.get("address") is not None else None
+    out = {"address": str(ip) if ip is not None else None,
+           "port": _opt(ctx, raw, "port", path, _int, lo=1, hi=65535)}
+    proto = raw.get("protocol", "TCP")
+    if not isinstance(proto, str) or proto.upper() not in PROTOCOLS:
+        ctx.error(path + ".protocol", "%r is not one of %s" % (proto, ", ".join(PROTOCOLS)))
+        proto = None
+    out["protocol"] = proto.upper() if proto else None
+    algo = raw.get("lb_algo", "rr")
+    if not isinstance(algo, str) or algo.lower() not in LB_ALGOS:
+        ctx.error(path + ".lb_algo", "%r is not one of %s" % (algo, ", ".join(LB_ALGOS)))
+        algo = None
+    out["lb_algo"] = algo.lower() if algo else None
+    kind = raw.get("lb_kind", "DR")
+    if not isinstance(kind, str) or kind.upper() not in LB_KINDS:
+        ctx.error(path + ".lb_kind", "%r is not one of %s" % (kind, ", ".join(LB_KINDS)))
+        kind = None
+    out["lb_kind"] = kind.upper() if kind else None
+    out["delay_loop"] = _opt(ctx, raw, "delay_loop", path, _int, default=DEFAULT_DELAY_LOOP, lo=1)
+    pt = _opt(ctx, raw, "persistence_timeout", path, _int, lo=0)
+    out["persistence_timeout"] = pt or None
+    if raw.get("netmask") is not None and raw.get("persistence_granularity") is not None:
+        ctx.error(path + ".netmask", "is the seed's name of persistence_granularity; set only one of them")
+    gkey = "persistence_granularity" if raw.get("persistence_granularity") is not None else "netmask"
+    gran = raw.get(gkey)
+    out["persistence_granularity"] = None
+    if gran is not None:
+        try:
+            if isinstance(gran, bool):
+                raise ValueError
+            net = ipaddress.IPv4Network("0.0.0.0/%s" % str(gran).lstrip("/"))
+            if out["persistence_timeout"]:
+                out["persistence_granularity"] = str(net.netmask)
+        except ValueError:
+            ctx.error("%s.%s" % (path, gkey), "%r is not a netmask (e.g. 255.255.255.0 or 24)" % (gran,))
+    out["quorum"] = _opt(ctx, raw, "quorum", path, _int, default=1, lo=1)
+    out["hysteresis"] = _opt(ctx, raw, "hysteresis", path, _int, default=0, lo=0)
+    for key in ("alpha", "omega", "ha_suspend"):
+        out[key] = _opt(ctx, raw, key, path, _bool, default=False)
+    out["virtualhost"] = _opt(ctx, raw, "virtualhost", path, _str, pattern=_HOSTNAME_RE, what="a host name")
+
+    # the VIP this service lives on
+    out["interface"] = None
+    networks = []
+    if out["address"] is not None:
+        owner = vip_index.get(out["address"])
+        if owner is None:
+            msg = "%s is not among the virtual_ipaddress of any vrrp_instance (%s)" % (
+                out["address"], ", ".join(sorted(vip_index)) or "none")
+            if out["lb_kind"] in ("DR", None):
+                ctx.error(path + ".address", msg + "; with lb_kind DR the service address must be a VIP")
+            else:
+                ctx.warn(path + ".address", msg)
+        else:
+            inst, vip = owner
+            out["interface"] = vip["dev"] or inst["interface"]
+            net = ipaddress.ip_network(vip["network"])
+            if net.num_addresses > 1:
+                networks.append(("the VIP's subnet", net))
+            for dnet in director_networks:
+                networks.append(("the director's subnet", dnet))
+
+    if dataplane == "nftables":
+        if out["lb_kind"] not in ("DR", None):
+            ctx.error(path + ".lb_kind", "%s is not supported by the nftables plane (DR only; use the "
+                      "ipvs plane for NAT or TUN)" % out["lb_kind"])
+        if out["protocol"] == "SCTP":
+            ctx.error(path + ".protocol", "SCTP is not supported by the nftables plane (TCP or UDP)")
+        if ip is not None and ip.version != 4:
+            ctx.error(path + ".address", "the nftables plane forwards IPv4 only")
+
+    sorry = raw.get("sorry_server")
+    out["sorry_server"] = None
+    if sorry is not None and _mapping(ctx, sorry, path + ".sorry_server", SORRY_KEYS, required=("address",)):
+        sip = _ip(ctx, sorry.get("address"), path + ".sorry_server.address") \
+            if sorry.get("address") is not None else None
+        sport = _opt(ctx, sorry, "port", path + ".sorry_server", _int, default=out["port"], lo=1, hi=65535)
+        if sip is not None:
+            out["sorry_server"] = {"address": str(sip), "port": sport}
+            if out["lb_kind"] in ("DR", "TUN") and sport != out["port"] and out["port"] is not None:
+                ctx.error(path + ".sorry_server.port", "%s differs from the virtual server port %s; lb_kind %s "
+                          "cannot change the port" % (sport, out["port"], out["lb_kind"]))
+
+    if out["port"] is None or out["delay_loop"] is None:
+        return None  # the rest depends on them; errors are already recorded
+
+    base_check = raw.get("check")
+    if base_check is not None and not isinstance(base_check, dict):
+        ctx.error(path + ".check", "expected a mapping, got %s" % _tname(base_check))
+        base_check = None
+    # Validate the base check once on its own so its errors name the virtual server's field.
+    base_errors = len(ctx.errors)
+    _check(ctx, base_check, None, path + ".check", out["port"], out["delay_loop"])
+    base_ok = len(ctx.errors) == base_errors
+
+    candidates = []
+    for j, rs in enumerate(_list(ctx, raw.get("real_servers"), path + ".real_servers")):
+        rpath = "%s.real_servers[%d]" % (path, j)
+        sub = _Ctx()
+        entry = _real_server(sub, rs, rpath, out, base_check if base_ok else None)
+        ctx.errors.extend(sub.errors)
+        ctx.warnings.extend(sub.warnings)
+        if entry is not None:
+            candidates.append((rpath, entry))
+    group = raw.get("real_servers_group")
+    if group is not None:
+        gpath = path + ".real_servers_group"
+        if not isinstance(group, str) or not group:
+            ctx.error(gpath, "expected an inventory group name, got %s %r" % (_tname(group), group))
+        else:
+            members = (real_server_hosts or {}).get(group)
+            if members is None:
+                ctx.warn(gpath, "inventory group %r was not resolved (no real_server_hosts for it)" % group)
+                members = []
+            for j, m in enumerate(_list(ctx, members, "real_server_hosts.%s" % group)):
+                hname = m.get("name") if isinstance(m, dict) else None
+                rpath = "%s[%s]" % (gpath, hname if hname else j)
+                if isinstance(m, dict) and m.get("address") is None:
+                    ctx.error(rpath + ".address", "the address of %s is not known; set "
+                              "lbha_real_server_address or ansible_host to an IP address" % (hname or j))
+                    continue
+                sub = _Ctx()
+                entry = _real_server(sub, m, rpath, out, base_check if base_ok else None,
+                                     name=hname, keys=RS_HOST_KEYS)
+                ctx.errors.extend(sub.errors)
+                ctx.warnings.extend(sub.warnings)
+                if entry is not None:
+                    candidates.append((rpath, entry))
+
+    seen = {}
+    rss = []
+    for rpath, rs in candidates:
+        key = (rs["address"], rs["port"])
+        if key in seen:
+            ctx.error(rpath + ".address", "%s port %s is already a real server of this virtual server (%s)"
+                      % (rs["address"], rs["port"], seen[key]))
+            continue
+        seen[key] = rpath
+        if out["lb_kind"] in ("DR", "TUN") and rs["port"] != out["port"]:
+            ctx.error(rpath + ".port", "%s differs from the virtual server port %s; lb_kind %s cannot change "
+                      "the destination port" % (rs["port"], out["port"], out["lb_kind"]))
+        if rs["address"] == out["address"]:
+            ctx.error(rpath + ".address", "%s is the virtual server's own address" % rs["address"])
+        elif out["lb_kind"] == "DR" and networks:
+            addr = ipaddress.ip_address(rs["address"])
+            if not any(addr.version == n.version and addr in n for _, n in networks):
+                ctx.error(rpath + ".address", "%s is not on %s; lb_kind DR forwards frames on the "
+                          "director's link, so a real server must be on that subnet" % (
+                              rs["address"], " or ".join("%s %s" % (w, n) for w, n in networks)))
+        rss.append(rs)
+    out["real_servers"] = rss
+    if not rss:
+        ctx.warn(path, "%s:%s has no real server%s" % (
+            out["address"], out["port"],
+            " (group %s is empty)" % group if isinstance(group, str) else ""))
+    total = sum(r["weight"] or 0 for r in rss)
+    if out["quorum"] and rss and out["quorum"] > total:
+        ctx.warn(path + ".quorum", "%d is more than the total weight %d of the real servers; the service "
+                 "is never up" % (out["quorum"], total))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# entry points
+
+
+def _normalize(cluster, host=None, directors=None, real_server_hosts=None, dataplane="ipvs",
+               notify_script=DEFAULT_NOTIFY_SCRIPT, script_user=None):
+    """Return ``(model, errors, warnings)`` with messages not yet prefixed by the host."""
+    ctx = _Ctx()
+    if dataplane not in DATAPLANES:
+        ctx.error("dataplane", "%r is not one of %s" % (dataplane, ", ".join(DATAPLANES)))
+    if notify_script:
+        notify_script = _script(ctx, notify_script, "notify_script")
+    if cluster is None or not _mapping(ctx, cluster, "lbha_cluster", CLUSTER_KEYS):
+        if cluster is None:
+            ctx.error("lbha_cluster", "is not defined")
+        return None, ctx.errors, ctx.warnings
+
+    h = None
+    if host is not None:
+        h = _host_entry(ctx, host, "host")
+    if directors is None:
+        raw_directors = [host] if host is not None else []
+    else:
+        raw_directors = _list(ctx, directors, "directors")
+    dirs = _directors(ctx, h, raw_directors)
+    if h is not None:
+        for d in dirs:
+            if d["name"] == h["name"]:
+                for key in ("address", "network", "priority", "router_id"):
+                    if h.get(key) is None and d.get(key) is not None:
+                        h[key] = d[key]
+
+    gd = _global_defs(ctx, cluster.get("global_defs"), script_user)
+    scripts = _vrrp_scripts(ctx, cluster.get("vrrp_scripts"), gd)
+    script_names = set(s["name"] for s in scripts)
+
+    raw_instances = _list(ctx, cluster.get("vrrp_instances"), "lbha_cluster.vrrp_instances")
+    if not raw_instances and cluster.get("vrrp_instances") is None:
+        ctx.error("lbha_cluster.vrrp_instances", "is required (at least one vrrp_instance)")
+    instances = []
+    for i, raw in enumerate(raw_instances):
+        inst = _instance(ctx, raw, i, h, dirs, gd, script_names)
+        if inst is not None:
+            instances.append((i, inst))
+    names = {}
+    vrids = {}
+    vip_index = {}
+    for i, inst in instances:
+        path = "lbha_cluster.vrrp_instances[%d]" % i
+        if inst["name"] is not None:
+            if inst["name"] in names:
+                ctx.error(path + ".name", "%s is also the name of vrrp_instances[%d]" % (inst["name"], names[inst["name"]]))
+            else:
+                names[inst["name"]] = i
+        if inst["virtual_router_id"] is not None and inst["interface"] is not None:
+            key = (inst["interface"], inst["virtual_router_id"])
+            if key in vrids:
+                ctx.error(path + ".virtual_router_id", "%d is also used on %s by vrrp_instances[%d]; a VRID "
+                          "must be unique per interface" % (key[1], key[0], vrids[key]))
+            else:
+                vrids[key] = i
+        for vip in inst["virtual_ipaddress"]:
+            if vip["address"] in vip_index:
+                ctx.error(path + ".virtual_ipaddress", "%s is also a VIP of %s" % (
+                    vip["address"], vip_index[vip["address"]][0]["name"]))
+            else:
+                vip_index[vip["address"]] = (inst, vip)
+    used = set(t for _, inst in instances for t in inst["track_script"])
+    for s in scripts:
+        if s["name"] not in used:
+            ctx.warn("lbha_cluster.vrrp_scripts", "vrrp_script %s is not tracked by any instance" % s["name"])
+    groups = _sync_groups(ctx, cluster.get("vrrp_sync_groups"), set(names))
+
+    director_networks = [h["network"]] if h is not None and h.get("network") is not None else []
+    vss = []
+    seen = {}
+    for i, raw in enumerate(_list(ctx, cluster.get("virtual_servers"), "lbha_cluster.virtual_servers")):
+        vs = _virtual_server(ctx, raw, i, vip_index, real_server_hosts, dataplane, director_networks)
+        if vs is None:
+            continue
+        key = (vs["address"], vs["port"], vs["protocol"])
+        if key in seen:
+            ctx.error("lbha_cluster.virtual_servers[%d]" % i, "%s %s:%s is also virtual_servers[%d]"
+                      % (key[2], key[0], key[1], seen[key]))
+            continue
+        seen[key] = i
+        vss.append(vs)
+
+    if (notify_script or any(inst[k] for _, inst in instances for k in NOTIFY_KEYS) or scripts
+            or any(c for vs in vss for rs in vs["real_servers"] for c in [rs["check"]]
+                   if c and c["type"] == "MISC_CHECK")) and not gd["enable_script_security"]:
+        ctx.warn("lbha_cluster.global_defs.enable_script_security",
+                 "is off: keepalived runs notify and check scripts as root")
+
+    if h is not None:
+        gd["router_id"] = h.get("router_id") or h.get("name")
+    model = {
+        "dataplane": dataplane,
+        "notify_script": notify_script or None,
+        "host": _public_host(h) if h is not None else None,
+        "directors": [_public_host(d) for d in dirs],
+        "global_defs": gd,
+        "vrrp_scripts": scripts,
+        "vrrp_sync_groups": groups,
+        "vrrp_instances": [inst for _, inst in instances],
+        "virtual_servers": vss,
+    }
+    return model, ctx.errors, ctx.warnings
+
+
+def _public_host(h):
+    out = dict(h)
+    out["network"] = str(h["network"]) if h.get("network") is not None else None
+    return out
+
+
+def _prefix(name, messages):
+    return ["%s: %s" % (name, m) if name else m for m in messages]
+
+
+def normalize(cluster, host=None, directors=None, real_server_hosts=None, dataplane="ipvs",
+              notify_script=DEFAULT_NOTIFY_SCRIPT, script_user=None):
+    """Validate and normalise the cluster for one director.
+
+    ``host`` is the director being rendered (``{name, address, priority, state, router_id}``),
+    ``directors`` all directors (defaults to ``[host]``), ``real_server_hosts``
+    ``{group: [{name, address, weight?, port?, check?, inhibit_on_failure?}]}``.
+
+    Returns the normalised model (a JSON-serialisable dict, ``warnings`` included); raises
+    :class:`ValidationError` with every problem, each prefixed by the host name.
+    """
+    name = host.get("name") if isinstance(host, dict) else None
+    model, errors, warnings = _normalize(cluster, host, directors, real_server_hosts, dataplane,
+                                         notify_script, script_user)
+    if errors:
+        raise ValidationError(_prefix(name, _unique(errors)), _prefix(name, _unique(warnings)))
+    model["warnings"] = _prefix(name, _unique(warnings))
+    return model
+
+
+def validate_cluster(cluster, directors, real_server_hosts=None, dataplane="ipvs",
+                     notify_script=DEFAULT_NOTIFY_SCRIPT, script_user=None):
+    """Validate the cluster for every director at once.
+
+    Returns ``{"directors": {name: model}, "warnings": [...]}``. Raises
+    :class:`ValidationError` with the errors of all directors; a message that is the same for
+    several directors is reported once, prefixed by all their names (``lb1, lb2: ...``).
+    """
+    raw = _list(_Ctx(), directors, "directors") if directors is not None else []
+    if not raw:
+        _, errors, warnings = _normalize(cluster, None, [], real_server_hosts, dataplane,
+                                         notify_script, script_user)
+        raise ValidationError(_unique(errors) or ["directors: no director is defined "
+                                                   "(is the directors inventory group empty?)"],
+                              _unique(warnings))
+    by_message = {}
+    order = []
+    wby = {}
+    worder = []
+    models = {}
+    for i, d in enumerate(raw):
+        name = d.get("name") if isinstance(d, dict) and d.get("name") else "directors[%d]" % i
+        model, errors, warnings = _normalize(cluster, d, raw, real_server_hosts, dataplane,
+                                             notify_script, script_user)
+        for m in _unique(errors):
+            if m not in by_message:
+                by_message[m] = []
+                order.append(m)
+            by_message[m].append(str(name))
+        for m in _unique(warnings):
+            if m not in wby:
+                wby[m] = []
+                worder.append(m)
+            wby[m].append(str(name))
+        if not errors:
+            models[str(name)] = model
+    merged_w = ["%s: %s" % (", ".join(_unique(wby[m])), m) for m in worder]
+    if order:
+        raise ValidationError(["%s: %s" % (", ".join(_unique(by_message[m])), m) for m in order], merged_w)
+    for model in models.values():
+        model["warnings"] = merged_w
+    return {"directors": models, "warnings": merged_w}
+
+
+def default_seed(model):
+    """The nftables hash seed: crc32 of the sorted VRRP instance names (same on all directors)."""
+    names = sorted(inst["name"] for inst in model.get("vrrp_instances") or [])
+    return zlib.crc32(("lbha:" + ",".join(names)).encode("utf-8")) & 0xFFFFFFFF
+
+
+def dataplane_document(model, seed=None, buckets=DEFAULT_BUCKETS, flow_timeout=DEFAULT_FLOW_TIMEOUT,
+                       table=DEFAULT_TABLE):
+    """The ``/etc/lbha/dataplane.json`` document for the nftables plane (docs/internals.md)."""
+    return {
+        "plane": "nftables",
+        "seed": default_seed(model) if seed is None else int(seed),
+        "table": table,
+        "buckets": int(buckets),
+        "flow_timeout": int(flow_timeout),
+        "virtual_servers": copy.deepcopy(model["virtual_servers"]),
+    }
+
+
+def secrets(model_or_cluster):
+    """Every secret value (auth_pass) of a normalised model or a raw definition, for masking."""
+    out = []
+    instances = (model_or_cluster or {}).get("vrrp_instances") if isinstance(model_or_cluster, dict) else None
+    for inst in instances or []:
+        auth = inst.get("authentication") if isinstance(inst, dict) else None
+        if isinstance(auth, dict) and auth.get("auth_pass") not in (None, ""):
+            out.append(str(auth["auth_pass"]))
+    return _unique(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers over the raw definition (used by filters; tolerant of partial input)
+
+
+def virtual_services(cluster):
+    """Sorted unique ``[{address, port, protocol}]`` of the raw ``lbha_cluster``."""
+    found = set()
+    for vs in (cluster or {}).get("virtual_servers") or []:
+        if not isinstance(vs, dict) or vs.get("address") is None or vs.get("port") is None:
+            continue
+        try:
+            addr = str(ipaddress.ip_address(str(vs["address"]).strip()))
+            port = int(vs["port"])
+        except (ValueError, TypeError):
+            continue
+        found.add((addr, port, str(vs.get("protocol") or "TCP").upper()))
+    key = (lambda t: (ipaddress.ip_address(t[0]).version, ipaddress.ip_address(t[0]), t[1], t[2]))
+    return [{"address": a, "port": p, "protocol": pr} for a, p, pr in sorted(found, key=key)]
+
+
+def vips(cluster):
+    """Sorted unique VIP addresses (no prefix) of every vrrp_instance of the raw definition."""
+    found = set()
+    for inst in (cluster or {}).get("vrrp_instances") or []:
+        if not isinstance(inst, dict):
+            continue
+        for v in inst.get("virtual_ipaddress") or []:
+            addr = v.get("address") if isinstance(v, dict) else v
+            if addr is None:
+                continue
+            try:
+                found.add(ipaddress.ip_interface(str(addr).strip()).ip)
+            except ValueError:
+                continue
+    return [str(a) for a in sorted(found, key=lambda a: (a.version, a))]

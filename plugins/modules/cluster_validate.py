@@ -1,0 +1,124 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: cluster_validate
+short_description: Validate an lbha cluster definition for every director at once
+version_added: 0.1.0
+description:
+  - Validates the cluster definition and the per-host inputs of every director, and renders
+    each director's C(keepalived.conf) in memory, so that a bad definition stops the play
+    before any host changes.
+  - "Fails with every error, each naming the director(s) and the field path, for example
+    C(lb1, lb2: lbha_cluster.vrrp_instances[0].virtual_router_id: 300 is outside 1-255)."
+  - Changes nothing; meant to run once, on the controller (C(run_once) and C(delegate_to=localhost)).
+author:
+  - lbha.cluster maintainers
+extends_documentation_fragment:
+  - lbha.cluster.cluster
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  directors:
+    required: true
+seealso:
+  - module: lbha.cluster.keepalived_config
+'''
+
+EXAMPLES = r'''
+- name: Validate lbha_cluster for every director
+  lbha.cluster.cluster_validate:
+    cluster: "{{ lbha_cluster }}"
+    directors: "{{ groups['directors'] | lbha.cluster.director_hosts(hostvars) }}"
+    real_server_hosts: "{{ lbha_cluster | lbha.cluster.real_server_hosts(groups, hostvars) }}"
+  run_once: true
+  delegate_to: localhost
+'''
+
+RETURN = r'''
+directors:
+  description: Per director, its initial VRRP state per instance and its priority.
+  returned: success
+  type: dict
+  sample: {lb1: {priority: 100, router_id: master, state: {VI_1: MASTER}},
+           lb2: {priority: 90, router_id: backup, state: {VI_1: BACKUP}}}
+virtual_services:
+  description: The virtual services, C({address, port, protocol, lb_kind, real_servers}) (real_servers is a count).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{address: 1.1.1.111, port: 80, protocol: TCP, lb_kind: DR, real_servers: 2}]
+vips:
+  description: Every VIP address (without prefix length).
+  returned: success
+  type: list
+  elements: str
+  sample: [1.1.1.111]
+errors:
+  description: Every validation error (also joined in C(msg)).
+  returned: failure
+  type: list
+  elements: str
+  sample: ["lb1, lb2: lbha_cluster.virtual_servers[0].port: 70000 is outside 1-65535"]
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.lbha.cluster.plugins.module_utils.model import (
+    DEFAULT_NOTIFY_SCRIPT, ValidationError, secrets, validate_cluster)
+from ansible_collections.lbha.cluster.plugins.module_utils.keepalived import render
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            cluster=dict(type="dict", required=True),
+            directors=dict(type="list", elements="dict", required=True),
+            real_server_hosts=dict(type="dict", default={}),
+            dataplane=dict(type="str", choices=["ipvs", "nftables"], default="ipvs"),
+            notify_script=dict(type="str", default=DEFAULT_NOTIFY_SCRIPT),
+            script_user=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    for secret in secrets(p["cluster"]):
+        module.no_log_values.add(secret)
+    try:
+        result = validate_cluster(p["cluster"], p["directors"], p["real_server_hosts"], p["dataplane"],
+                                  p["notify_script"], p["script_user"])
+    except ValidationError as e:
+        for w in e.warnings:
+            module.warn(w)
+        module.fail_json(msg="The cluster definition is not valid:\n" + "\n".join(e.errors), errors=e.errors)
+    for w in result["warnings"]:
+        module.warn(w)
+
+    summary = {}
+    any_model = None
+    for name, model in sorted(result["directors"].items()):
+        render(model)  # every director's file must render
+        any_model = model
+        summary[name] = dict(priority=model["host"]["priority"], router_id=model["host"]["router_id"],
+                             state=dict((i["name"], i["state"]) for i in model["vrrp_instances"]))
+    services = []
+    vips = []
+    if any_model is not None:
+        services = [dict(address=vs["address"], port=vs["port"], protocol=vs["protocol"],
+                         lb_kind=vs["lb_kind"], real_servers=len(vs["real_servers"]))
+                    for vs in any_model["virtual_servers"]]
+        vips = sorted(set(v["address"] for i in any_model["vrrp_instances"] for v in i["virtual_ipaddress"]))
+    module.exit_json(changed=False, directors=summary, virtual_services=services, vips=vips)
+
+
+if __name__ == "__main__":
+    main()

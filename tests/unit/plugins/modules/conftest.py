@@ -1,0 +1,94 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run a module's main() in-process and capture its exit_json / fail_json result."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures")
+FAKE_IPVSADM = os.path.abspath(os.path.join(FIXTURES, "ipvs", "fake_ipvsadm.py"))
+
+
+class ModuleExit(Exception):
+    def __init__(self, result, failed):
+        super().__init__(result.get("msg", ""))
+        self.result = result
+        self.failed = failed
+
+
+def _exit_json(self, **kwargs):
+    kwargs.setdefault("changed", False)
+    kwargs["warnings"] = list(getattr(self, "_lbha_warnings", []))
+    raise ModuleExit(kwargs, failed=False)
+
+
+def _fail_json(self, msg, **kwargs):
+    kwargs["msg"] = msg
+    kwargs["failed"] = True
+    raise ModuleExit(kwargs, failed=True)
+
+
+def _warn(self, warning):
+    self._lbha_warnings = getattr(self, "_lbha_warnings", []) + [warning]
+
+
+@pytest.fixture
+def run_module(monkeypatch):
+    """``run_module(main, args) -> (result, failed)``."""
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", _exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
+    monkeypatch.setattr(basic.AnsibleModule, "warn", _warn)
+
+    def run(main, args):
+        with patch_module_args(args):
+            with pytest.raises(ModuleExit) as info:
+                main()
+        return info.value.result, info.value.failed
+    return run
+
+
+class FakeKernel:
+    """The simulated IPVS table behind ``fake_ipvsadm.py`` (a JSON file) and its call log."""
+
+    def __init__(self, tmp_path, monkeypatch):
+        self.state_path = tmp_path / "ipvs-state.json"
+        self.log_path = tmp_path / "ipvsadm.log"
+        # an executable named like the real program, running the simulation with this Python
+        self.ipvsadm = str(tmp_path / "ipvsadm")
+        with open(self.ipvsadm, "w") as f:
+            f.write('#!/bin/sh\nexec "%s" "%s" "$@"\n' % (sys.executable, FAKE_IPVSADM))
+        os.chmod(self.ipvsadm, 0o755)
+        monkeypatch.setenv("FAKE_IPVS_STATE", str(self.state_path))
+        monkeypatch.setenv("FAKE_IPVS_LOG", str(self.log_path))
+        monkeypatch.delenv("FAKE_IPVS_MODE", raising=False)
+        self.monkeypatch = monkeypatch
+
+    def no_ipvs(self):
+        self.monkeypatch.setenv("FAKE_IPVS_MODE", "noipvs")
+
+    def state(self):
+        if not self.state_path.exists():
+            return {"services": []}
+        return json.loads(self.state_path.read_text())
+
+    def write(self, state):
+        self.state_path.write_text(json.dumps(state))
+
+    def calls(self):
+        if not self.log_path.exists():
+            return []
+        return [json.loads(line) for line in self.log_path.read_text().splitlines()]
+
+    def writes(self):
+        """The calls that could change the table (everything but listings)."""
+        return [c for c in self.calls() if c[0] and c[0][0] not in ("-S", "-L", "-l")]
+
+
+@pytest.fixture
+def kernel(tmp_path, monkeypatch):
+    return FakeKernel(tmp_path, monkeypatch)

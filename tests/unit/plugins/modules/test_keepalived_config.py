@@ -1,0 +1,222 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""keepalived_config: idempotence, check mode, diff masking, validation, nftables document."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import json
+import os
+import shutil
+import stat
+
+import pytest
+import yaml
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.lbha.cluster.plugins.modules import cluster_validate, keepalived_config
+
+SEED = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "seed")
+KEEPALIVED = shutil.which("keepalived") or next(
+    (p for p in ("/usr/sbin/keepalived", "/sbin/keepalived") if os.access(p, os.X_OK)), None)
+
+
+@pytest.fixture()
+def seed():
+    with open(os.path.join(SEED, "cluster.yml")) as f:
+        return yaml.safe_load(f)
+
+
+@pytest.fixture()
+def fake_keepalived(tmp_path, monkeypatch):
+    """Point the module at a fake keepalived; ``.set(rc, message)`` decides what -t answers."""
+    class Fake(object):
+        path = tmp_path / "bin" / "keepalived"
+
+        def set(self, rc, message=""):
+            self.path.parent.mkdir(exist_ok=True)
+            self.path.write_text("#!/bin/sh\necho \"$@\" >> %s\nprintf '%%s\\n' \"%s\" >&2\nexit %d\n"
+                                 % (tmp_path / "calls.log", message, rc))
+            self.path.chmod(0o755)
+
+        def calls(self):
+            log = tmp_path / "calls.log"
+            return log.read_text().splitlines() if log.exists() else []
+
+    fake = Fake()
+    fake.set(0)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
+                        lambda self, name, required=False, opt_dirs=None: str(fake.path))
+    return fake
+
+
+def args(seed, tmp_path, name="lb1", **kw):
+    host = [d for d in seed["directors"] if d["name"] == name][0]
+    out = dict(cluster=seed["cluster"], host=host, directors=seed["directors"],
+               real_server_hosts=seed["real_server_hosts"], dest=str(tmp_path / "keepalived.conf"),
+               dataplane_dest=str(tmp_path / "lbha" / "dataplane.json"))
+    out.update(kw)
+    return out
+
+
+def golden(name):
+    with open(os.path.join(SEED, name)) as f:
+        return f.read()
+
+
+def test_first_run_changes_second_does_not(run_module, seed, tmp_path, fake_keepalived):
+    a = args(seed, tmp_path)
+    result, failed = run_module(keepalived_config.main, a)
+    assert not failed and result["changed"]
+    dest = tmp_path / "keepalived.conf"
+    assert dest.read_text() == golden("lb1.conf")
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o640
+    assert result["vrrp_instances"] == ["VI_1"] and result["virtual_servers"] == 1
+    assert result["state"] == {"VI_1": "MASTER"} and result["dataplane_changed"] is False
+    assert len(fake_keepalived.calls()) == 1 and fake_keepalived.calls()[0].startswith("-t -f ")
+    assert "backup_file" not in result  # nothing to back up the first time
+    assert not (tmp_path / "lbha" / "dataplane.json").exists()
+
+    result, failed = run_module(keepalived_config.main, a)
+    assert not failed and not result["changed"]
+    assert len(fake_keepalived.calls()) == 1  # an unchanged file is not tested again
+
+
+def test_change_makes_a_backup(run_module, seed, tmp_path, fake_keepalived):
+    run_module(keepalived_config.main, args(seed, tmp_path))
+    seed["directors"][0]["priority"] = 110
+    result, failed = run_module(keepalived_config.main, args(seed, tmp_path))
+    assert not failed and result["changed"]
+    assert "priority 110" in (tmp_path / "keepalived.conf").read_text()
+    assert "priority 100" in open(result["backup_file"]).read()
+
+
+def test_check_mode_writes_nothing(run_module, seed, tmp_path, fake_keepalived):
+    result, failed = run_module(keepalived_config.main, dict(args(seed, tmp_path, dataplane="nftables"),
+                                                             _ansible_check_mode=True))
+    assert not failed and result["changed"] and result["dataplane_changed"]
+    assert not (tmp_path / "keepalived.conf").exists()
+    assert not (tmp_path / "lbha").exists()
+    assert fake_keepalived.calls() == []
+
+
+def test_diff_masks_secrets(run_module, seed, tmp_path, fake_keepalived):
+    dest = tmp_path / "keepalived.conf"
+    dest.write_text(golden("lb1.conf").replace("auth_pass 1111", "auth_pass oldpass1"))
+    result, failed = run_module(keepalived_config.main, dict(args(seed, tmp_path), _ansible_diff=True))
+    assert not failed and result["changed"]
+    diff = result["diff"][0]
+    assert diff["before_header"] == str(dest)
+    assert "auth_pass ********" in diff["before"] and "auth_pass ********" in diff["after"]
+    text = json.dumps(result)
+    assert "1111" not in text and "oldpass1" not in text
+    assert "auth_pass 1111" in dest.read_text()  # the file itself holds the real secret
+
+
+def test_keepalived_failure_leaves_live_file(run_module, seed, tmp_path, fake_keepalived):
+    dest = tmp_path / "keepalived.conf"
+    dest.write_text("# the live file\n")
+    fake_keepalived.set(1, "(Line 9) Unknown keyword 'bogus'")
+    result, failed = run_module(keepalived_config.main, args(seed, tmp_path))
+    assert failed
+    assert "Unknown keyword 'bogus'" in result["msg"] and "is unchanged" in result["msg"]
+    assert dest.read_text() == "# the live file\n"
+    assert sorted(os.listdir(tmp_path)) == ["bin", "calls.log", "keepalived.conf"]  # no temp file left
+
+
+def test_validate_false_skips_keepalived(run_module, seed, tmp_path, fake_keepalived):
+    fake_keepalived.set(1, "would fail")
+    result, failed = run_module(keepalived_config.main, args(seed, tmp_path, validate=False))
+    assert not failed and result["changed"] and fake_keepalived.calls() == []
+
+
+def test_validation_error_names_host_and_field(run_module, seed, tmp_path, fake_keepalived):
+    seed["cluster"]["vrrp_instances"][0]["virtual_router_id"] = 300
+    result, failed = run_module(keepalived_config.main, args(seed, tmp_path, name="lb2"))
+    assert failed
+    assert "lb2: lbha_cluster.vrrp_instances[0].virtual_router_id: 300 is outside 1-255" in result["errors"]
+    assert not (tmp_path / "keepalived.conf").exists()
+
+
+def test_nftables_writes_dataplane_document(run_module, seed, tmp_path, fake_keepalived):
+    a = args(seed, tmp_path, dataplane="nftables", flow_timeout=120)
+    result, failed = run_module(keepalived_config.main, a)
+    assert not failed, result.get("msg")
+    assert result["changed"] and result["dataplane_changed"]
+    assert (tmp_path / "keepalived.conf").read_text() == golden("lb1-nftables.conf")
+    doc = json.loads((tmp_path / "lbha" / "dataplane.json").read_text())
+    assert doc["plane"] == "nftables" and doc["flow_timeout"] == 120
+    assert [rs["address"] for rs in doc["virtual_servers"][0]["real_servers"]] == ["1.1.1.3", "1.1.1.4"]
+    assert stat.S_IMODE((tmp_path / "lbha" / "dataplane.json").stat().st_mode) == 0o640
+    result, failed = run_module(keepalived_config.main, a)
+    assert not failed and not result["changed"] and not result["dataplane_changed"]
+
+
+def test_ipvs_leaves_dataplane_document_alone(run_module, seed, tmp_path, fake_keepalived):
+    (tmp_path / "lbha").mkdir()
+    (tmp_path / "lbha" / "dataplane.json").write_text("{}\n")
+    result, failed = run_module(keepalived_config.main, args(seed, tmp_path))
+    assert not failed and not result["dataplane_changed"]
+    assert (tmp_path / "lbha" / "dataplane.json").read_text() == "{}\n"
+
+
+def test_auth_pass_kept_out_of_module_output(seed, tmp_path, fake_keepalived, capsys):
+    # The real exit_json: the invocation's module_args must not show auth_pass.
+    seed["cluster"]["vrrp_instances"][0]["authentication"]["auth_pass"] = "s3cr3tpw"
+    with patch_module_args(args(seed, tmp_path)):
+        with pytest.raises(SystemExit):
+            keepalived_config.main()
+    out = capsys.readouterr().out
+    assert "s3cr3tpw" not in out and '"changed": true' in out
+
+
+def _eth0_keepalived(tmp_path):
+    if os.path.exists("/sys/class/net/eth0"):
+        return KEEPALIVED
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
+        pytest.skip("keepalived -t needs an eth0 interface: this host has none and cannot create a "
+                    "network namespace (needs root, unshare and ip)")
+    wrapper = tmp_path / "keepalived-netns"
+    wrapper.write_text('#!/bin/sh\nexec unshare -n sh -c \'ip link add eth0 type veth peer name lbhapeer0 '
+                       '&& exec "$0" "$@"\' %s "$@"\n' % KEEPALIVED)
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+@pytest.mark.skipif(KEEPALIVED is None, reason="keepalived is not installed (no keepalived binary)")
+def test_real_keepalived(run_module, seed, tmp_path, monkeypatch):
+    binary = _eth0_keepalived(tmp_path)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
+                        lambda self, name, required=False, opt_dirs=None: binary)
+    # script_user must exist here (the director role creates keepalived_script)
+    result, failed = run_module(keepalived_config.main, args(seed, tmp_path, script_user="nobody"))
+    assert not failed, result.get("msg")
+    assert result["changed"]
+    # an unknown interface is refused by keepalived itself, and the live file stays
+    live = (tmp_path / "keepalived.conf").read_text()
+    seed["cluster"]["vrrp_instances"][0]["interface"] = "lbhanoif0"
+    result, failed = run_module(keepalived_config.main, args(seed, tmp_path, script_user="nobody"))
+    assert failed and "keepalived -t refused" in result["msg"]
+    assert (tmp_path / "keepalived.conf").read_text() == live
+
+
+def test_cluster_validate(run_module, seed):
+    result, failed = run_module(cluster_validate.main, dict(cluster=seed["cluster"], directors=seed["directors"],
+                                                            real_server_hosts=seed["real_server_hosts"]))
+    assert not failed and not result["changed"]
+    assert result["directors"]["lb1"]["state"] == {"VI_1": "MASTER"}
+    assert result["directors"]["lb2"] == {"priority": 90, "router_id": "backup", "state": {"VI_1": "BACKUP"}}
+    assert result["virtual_services"] == [{"address": "1.1.1.111", "port": 80, "protocol": "TCP",
+                                           "lb_kind": "DR", "real_servers": 2}]
+    assert result["vips"] == ["1.1.1.111"]
+
+
+def test_cluster_validate_fails_with_all_errors(run_module, seed):
+    seed["cluster"]["vrrp_instances"][0]["authentication"]["auth_pass"] = "123456789"
+    seed["directors"][1]["priority"] = 100
+    result, failed = run_module(cluster_validate.main, dict(cluster=seed["cluster"], directors=seed["directors"],
+                                                            real_server_hosts=seed["real_server_hosts"]))
+    assert failed
+    assert any(e.startswith("lb1, lb2: lbha_cluster.vrrp_instances[0].authentication.auth_pass")
+               for e in result["errors"])
+    assert any("both have priority 100" in e for e in result["errors"])

@@ -1,0 +1,177 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""lbha.cluster.lbha_info with captured command outputs (ip, ipvsadm, nft) and files in a temp dir."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.lbha.cluster.plugins.modules import lbha_info
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures")
+
+
+def fixture(*parts):
+    with open(os.path.join(FIXTURES, *parts)) as f:
+        return f.read()
+
+
+class Host:
+    """Commands and files of a simulated director."""
+
+    def __init__(self, tmp_path, monkeypatch):
+        self.tmp = tmp_path
+        self.commands = {}
+        self.bins = {"ip", "ipvsadm", "nft", "pidof"}
+        self.ran = []
+        self.proc = tmp_path / "proc"
+        self.proc.mkdir()
+        self.proc_ip_vs = tmp_path / "proc_net_ip_vs"
+        monkeypatch.setattr(lbha_info, "PROC", str(self.proc))
+        monkeypatch.setattr(lbha_info, "PROC_IP_VS", str(self.proc_ip_vs))
+        host = self
+
+        def get_bin_path(module, arg, required=False, opt_dirs=None):
+            if arg in host.bins:
+                return "/fake/" + arg
+            if required:
+                module.fail_json(msg="Failed to find required executable %s" % arg)
+            return None
+
+        def run_command(module, args, **kwargs):
+            key = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(args))
+            host.ran.append(key)
+            return host.commands.get(key, (1, "", "%s: not simulated" % key))
+
+        monkeypatch.setattr(lbha_info.AnsibleModule, "get_bin_path", get_bin_path)
+        monkeypatch.setattr(lbha_info.AnsibleModule, "run_command", run_command)
+        self.conf = tmp_path / "keepalived.conf"
+        self.state_dir = tmp_path / "vrrp"
+        self.checker = tmp_path / "checker.json"
+        self.pidfile = tmp_path / "keepalived.pid"
+
+    def args(self, **kw):
+        base = dict(keepalived_conf=str(self.conf), state_dir=str(self.state_dir), checker_state=str(self.checker),
+                    keepalived_pidfile=str(self.pidfile))
+        base.update(kw)
+        return base
+
+    def ip_addr(self, name):
+        self.commands["ip -j addr show"] = (0, fixture("status", name), "")
+
+    def ipvs(self):
+        self.proc_ip_vs.write_text("IP Virtual Server version 1.2.1 (size=4096)\n")
+        self.commands["ipvsadm -L -n"] = (0, fixture("ipvs", "list-seed.txt"), "")
+        self.commands["ipvsadm -L -n --stats --exact"] = (0, fixture("ipvs", "stats-seed.txt"), "")
+
+    def nft(self):
+        self.commands["nft -j list table netdev lbha"] = (0, fixture("status", "nft-list-table.json"), "")
+
+    def keepalived_pid(self, pid, comm="keepalived"):
+        self.pidfile.write_text("%d\n" % pid)
+        (self.proc / str(pid)).mkdir()
+        (self.proc / str(pid) / "comm").write_text(comm + "\n")
+
+    def vrrp_state(self, name, state):
+        self.state_dir.mkdir(exist_ok=True)
+        (self.state_dir / (name + ".state")).write_text(state + "\n")
+
+
+@pytest.fixture
+def host(tmp_path, monkeypatch):
+    return Host(tmp_path, monkeypatch)
+
+
+def test_ipvs_master(run_module, host):
+    host.ip_addr("ip-addr-director-master.json")
+    host.ipvs()
+    host.conf.write_text(fixture("status", "keepalived.conf"))
+    host.vrrp_state("VI_1", "MASTER")
+    host.keepalived_pid(812)
+    result, failed = run_module(lbha_info.main, host.args())
+    assert not failed, result
+    assert result["changed"] is False
+    assert result["dataplane"] == "ipvs"
+    assert result["keepalived"] == {"running": True, "pid": 812}
+    assert result["vrrp_instances"] == [
+        {"name": "VI_1", "state": "MASTER", "state_source": "file",
+         "vips": ["1.1.1.111", "1.1.1.112", "2001:db8::111"]},
+        {"name": "VI_2", "state": "BACKUP", "state_source": "vip", "vips": ["10.0.0.10"]},
+    ]
+    assert [(v["address"], v["held"], v["interface"]) for v in result["vips"]] == [
+        ("1.1.1.111", True, "eth0"), ("1.1.1.112", False, None), ("2001:db8::111", True, "eth0"),
+        ("10.0.0.10", False, None)]
+    assert result["master"] is True and result["master_instances"] == ["VI_1"]
+    web = result["virtual_servers"][0]
+    assert (web["address"], web["port"], web["protocol"], web["scheduler"]) == ("1.1.1.111", 80, "TCP", "rr")
+    rs3, rs4 = web["real_servers"]
+    assert (rs3["healthy"], rs3["weight"], rs3["active_conn"], rs3["inactive_conn"], rs3["conns"],
+            rs3["in_packets"], rs3["out_packets"], rs3["in_bytes"], rs3["out_bytes"]) == \
+        (True, 1, 2, 4, 6, 36, 0, 2244, 0)
+    assert (rs4["healthy"], rs4["weight"]) == (False, 0)
+    assert "ipvsadm -L -n --stats --exact" in host.ran
+
+
+def test_nftables_backup_by_vip_fallback(run_module, host):
+    host.ip_addr("ip-addr-director-backup.json")
+    host.nft()
+    host.checker.write_text(fixture("status", "checker.json"))
+    host.conf.write_text(fixture("status", "keepalived.conf"))
+    host.commands["pidof keepalived"] = (0, "813 812\n", "")
+    result, failed = run_module(lbha_info.main, host.args(_ansible_check_mode=True))
+    assert not failed, result
+    assert result["dataplane"] == "nftables"
+    assert [(i["name"], i["state"], i["state_source"]) for i in result["vrrp_instances"]] == [
+        ("VI_1", "BACKUP", "vip"), ("VI_2", "BACKUP", "vip")]
+    assert result["master"] is False and result["holds_vips"] == []
+    assert result["keepalived"] == {"running": True, "pid": 812}
+    vs = result["virtual_servers"][0]
+    assert (vs["in_packets"], vs["in_bytes"]) == (3, 180)
+    assert [(r["address"], r["healthy"]) for r in vs["real_servers"]] == [("1.1.1.3", True), ("1.1.1.4", False)]
+    assert not any(cmd.startswith("ipvsadm") for cmd in host.ran)   # no /proc/net/ip_vs: not asked
+
+
+def test_nothing_running_with_explicit_vips(run_module, host):
+    host.ip_addr("ip-addr-real-server.json")
+    host.keepalived_pid(4242, comm="bash")      # a stale pid file pointing at another process
+    host.commands["pidof keepalived"] = (1, "", "")
+    result, failed = run_module(lbha_info.main, host.args(vips=["1.1.1.111/24"]))
+    assert not failed, result
+    assert result["dataplane"] == "none"
+    assert result["virtual_servers"] == []
+    assert result["vrrp_instances"] == []
+    # a real server holds the VIP on lo:1, and the report says exactly where
+    assert result["vips"] == [{"address": "1.1.1.111", "held": True, "interface": "lo", "label": "lo:1",
+                               "prefixlen": 32}]
+    assert result["keepalived"] == {"running": False, "pid": None}
+
+
+def test_ipvs_kernel_without_services_is_not_the_ipvs_plane(run_module, host):
+    host.ip_addr("ip-addr-director-master.json")
+    host.proc_ip_vs.write_text("")
+    host.commands["ipvsadm -L -n"] = (0, "IP Virtual Server version 1.2.1 (size=4096)\n"
+                                         "Prot LocalAddress:Port Scheduler Flags\n"
+                                         "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n", "")
+    host.commands["ipvsadm -L -n --stats --exact"] = (0, "", "")
+    result, failed = run_module(lbha_info.main, host.args(vips=[]))
+    assert not failed
+    assert result["dataplane"] == "none"
+
+
+def test_broken_sources_warn_but_do_not_fail(run_module, host):
+    host.ip_addr("ip-addr-director-master.json")
+    host.proc_ip_vs.write_text("")
+    host.commands["ipvsadm -L -n"] = (0, "garbage line\n", "")
+    host.checker.write_text("{not json")
+    result, failed = run_module(lbha_info.main, host.args(vips=["1.1.1.111"]))
+    assert not failed, result
+    assert result["dataplane"] == "nftables"     # the checker state file exists
+    assert result["virtual_servers"] == []
+    assert any(w.startswith("cannot parse ipvsadm output") for w in result["warnings"])
+    assert any("not a valid checker state file" in w for w in result["warnings"])
+
+
+def test_ip_failure_fails(run_module, host):
+    host.commands["ip -j addr show"] = (1, "", "Cannot open netlink socket")
+    result, failed = run_module(lbha_info.main, host.args(vips=["1.1.1.111"]))
+    assert failed and "Cannot open netlink socket" in result["msg"]
