@@ -358,8 +358,8 @@ def _directors(ctx, host, directors):
             if d is not m and d["priority"] is not None and m["priority"] is not None \
                     and d["priority"] > m["priority"]:
                 ctx.error("directors", "%s is declared MASTER with priority %d but %s has the higher "
-                          "priority %d and would take over" % (m["name"], m["priority"], d["name"],
-                                                              d["priority"]))
+                          "priority %d and would take over"
+                          % (m["name"], m["priority"], d["name"], d["priority"]))
     if host is not None and host.get("name") not in [d["name"] for d in out]:
         ctx.error("directors", "%s is not among the directors (%s)" % (
             host.get("name"), ", ".join(str(d["name"]) for d in out)))
@@ -946,7 +946,7 @@ def _virtual_server(ctx, raw, idx, vip_index, real_server_hosts, dataplane, dire
             ctx.error(rpath + ".address", "%s is the virtual server's own address" % rs["address"])
         elif out["lb_kind"] == "DR" and networks:
             addr = ipaddress.ip_address(rs["address"])
-            if not any(addr.version == n.version and addr in n for _, n in networks):
+            if not any(addr.version == n.version and addr in n for _what, n in networks):
                 ctx.error(rpath + ".address", "%s is not on %s; lb_kind DR forwards frames on the "
                           "director's link, so a real server must be on that subnet" % (
                               rs["address"], " or ".join("%s %s" % (w, n) for w, n in networks)))
@@ -1030,7 +1030,7 @@ def _normalize(cluster, host=None, directors=None, real_server_hosts=None, datap
                     vip["address"], vip_index[vip["address"]][0]["name"]))
             else:
                 vip_index[vip["address"]] = (inst, vip)
-    used = set(t for _, inst in instances for t in inst["track_script"])
+    used = set(t for _idx, inst in instances for t in inst["track_script"])
     for s in scripts:
         if s["name"] not in used:
             ctx.warn("lbha_cluster.vrrp_scripts", "vrrp_script %s is not tracked by any instance" % s["name"])
@@ -1051,7 +1051,7 @@ def _normalize(cluster, host=None, directors=None, real_server_hosts=None, datap
         seen[key] = i
         vss.append(vs)
 
-    if (notify_script or any(inst[k] for _, inst in instances for k in NOTIFY_KEYS) or scripts
+    if (notify_script or any(inst[k] for _idx, inst in instances for k in NOTIFY_KEYS) or scripts
             or any(c for vs in vss for rs in vs["real_servers"] for c in [rs["check"]]
                    if c and c["type"] == "MISC_CHECK")) and not gd["enable_script_security"]:
         ctx.warn("lbha_cluster.global_defs.enable_script_security",
@@ -1067,7 +1067,7 @@ def _normalize(cluster, host=None, directors=None, real_server_hosts=None, datap
         "global_defs": gd,
         "vrrp_scripts": scripts,
         "vrrp_sync_groups": groups,
-        "vrrp_instances": [inst for _, inst in instances],
+        "vrrp_instances": [inst for _idx, inst in instances],
         "virtual_servers": vss,
     }
     return model, ctx.errors, ctx.warnings
@@ -1113,11 +1113,10 @@ def validate_cluster(cluster, directors, real_server_hosts=None, dataplane="ipvs
     """
     raw = _list(_Ctx(), directors, "directors") if directors is not None else []
     if not raw:
-        _, errors, warnings = _normalize(cluster, None, [], real_server_hosts, dataplane,
-                                         notify_script, script_user)
-        raise ValidationError(_unique(errors) or ["directors: no director is defined "
-                                                   "(is the directors inventory group empty?)"],
-                              _unique(warnings))
+        _model, errors, warnings = _normalize(cluster, None, [], real_server_hosts, dataplane,
+                                              notify_script, script_user)
+        errors = _unique(errors) or ["directors: no director is defined (is the directors inventory group empty?)"]
+        raise ValidationError(errors, _unique(warnings))
     by_message = {}
     order = []
     wby = {}
@@ -1193,7 +1192,10 @@ def virtual_services(cluster):
         except (ValueError, TypeError):
             continue
         found.add((addr, port, str(vs.get("protocol") or "TCP").upper()))
-    key = (lambda t: (ipaddress.ip_address(t[0]).version, ipaddress.ip_address(t[0]), t[1], t[2]))
+
+    def key(t):
+        ip = ipaddress.ip_address(t[0])
+        return (ip.version, ip, t[1], t[2])
     return [{"address": a, "port": p, "protocol": pr} for a, p, pr in sorted(found, key=key)]
 
 

@@ -17,16 +17,20 @@ description:
     C(lb1, lb2: lbha_cluster.vrrp_instances[0].virtual_router_id: 300 is outside 1-255)."
   - Changes nothing; meant to run once, on the controller (C(run_once) and C(delegate_to=localhost)).
 author:
-  - lbha.cluster maintainers
+  - lbha.cluster maintainers (@lbha)
 extends_documentation_fragment:
   - lbha.cluster.cluster
 attributes:
   check_mode:
     support: full
+    description: The module never changes anything; it runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is no diff.
   platform:
+    support: full
     platforms: posix
+    description: Runs on the controller (pure Python).
 options:
   directors:
     required: true

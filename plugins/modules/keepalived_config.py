@@ -19,17 +19,20 @@ description:
     the C(lbha-checker) service reads.
   - Nothing is written when validation or C(keepalived -t) fails.
 author:
-  - lbha.cluster maintainers
+  - lbha.cluster maintainers (@lbha)
 extends_documentation_fragment:
   - lbha.cluster.cluster
 attributes:
   check_mode:
     support: full
+    description: Validates and renders, reports what would change, writes nothing and does not run C(keepalived -t).
   diff_mode:
     support: full
-    details: C(auth_pass) values are shown as C(********).
+    description: Before and after of C(keepalived.conf) (and of the nftables document); C(auth_pass) values are shown as C(********).
   platform:
+    support: full
     platforms: posix
+    description: Linux directors with keepalived 2.x.
 options:
   host:
     description:
@@ -276,7 +279,7 @@ def main():
         doc = dataplane_document(model, seed=p["seed"], buckets=p["buckets"], flow_timeout=p["flow_timeout"])
         if validate_dataplane is not None:
             try:
-                _, dp_warnings = validate_dataplane(doc)
+                dp_doc, dp_warnings = validate_dataplane(doc)
             except DataplaneError as e:
                 module.fail_json(msg="%s: the nftables plane refuses the cluster: %s"
                                  % (model["host"]["name"], to_native(e)), dest=p["dest"],
