@@ -335,13 +335,14 @@ def http_server():
             pass
 
         def do_GET(self):
+            # record before answering: the client may read the reply before this thread resumes
+            self.server.hosts.append(self.headers.get("Host"))
             body = b"hello from web1\n"
             code = 200 if self.path == "/" else 404
             self.send_response(code)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
-            self.server.hosts.append(self.headers.get("Host"))
 
     srv = HTTPServer(("127.0.0.1", 0), H)
     srv.hosts = []
