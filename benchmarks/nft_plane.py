@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Cost of the nftables DR plane, measured in network namespaces on this machine.
@@ -37,7 +36,7 @@ import http.client, json, sys, time
 host, n = sys.argv[1], int(sys.argv[2])
 fail = 0
 t0 = time.perf_counter()
-for _ in range(n):
+for _attempt in range(n):
     try:
         c = http.client.HTTPConnection(host, 80, timeout=3)
         c.request("GET", "/", headers={"Connection": "close"})
@@ -67,7 +66,7 @@ def percentile(values, p):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--requests", type=int, default=400)
     ap.add_argument("--updates", type=int, default=60)
@@ -108,14 +107,14 @@ def main():
             rounds.append({"vip": r[mod.VIP], "direct": r[mod.NET + "3"], "ratio": r[mod.VIP] / r[mod.NET + "3"]})
 
         # element updates, alternating between "all up" and "rs1 down" like a health flap
-        doc, _ = nft.validate_dataplane(mod.dataplane())
+        doc, _unused = nft.validate_dataplane(mod.dataplane())
         vs = doc["virtual_servers"][0]
         key = nft.vs_key(vs)
         texts = []
         for down in ((), (mod.NET + "3",)):
             members = [(rs["address"], rs["weight"], rs["address"] not in down) for rs in vs["real_servers"]]
-            texts.append(nft.render_update(doc, {key: nft.vs_table(vs, members, size=doc["buckets"],
-                                                                     seed=doc["seed"])}))
+            table = nft.vs_table(vs, members, size=doc["buckets"], seed=doc["seed"])
+            texts.append(nft.render_update(doc, {key: table}))
         nft_bin = shutil.which("nft")
         times = []
         for i in range(args.updates):
@@ -137,7 +136,7 @@ def main():
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"kernel": platform.release(), "cpus": os.cpu_count(),
                     "nft": subprocess.run([shutil.which("nft"), "--version"], stdout=subprocess.PIPE,
-                                          universal_newlines=True).stdout.strip()},
+                                          universal_newlines=True, check=False).stdout.strip()},
         "method": ("new TCP connection per HTTP request (Python client and server in namespaces); "
                    "VIP through director d1 (nftables netdev DR, 2 real servers) vs direct to rs1; "
                    "runs alternate, ratio = median over rounds"),

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Scale of the cluster model: validate + render one virtual server with N real servers.
 
@@ -53,7 +52,7 @@ def cluster(n):
 def measure(n, runs):
     definition, directors, rs_hosts = cluster(n)
     t_norm, t_render, text = [], [], None
-    for _ in range(runs):
+    for _attempt in range(runs):
         t0 = time.perf_counter()
         m = model.normalize(definition, directors[0], directors, rs_hosts)
         t1 = time.perf_counter()

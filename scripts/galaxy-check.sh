@@ -27,7 +27,7 @@ export ANSIBLE_COLLECTIONS_PATH=$OUT/collections
 cd "$OUT"
 
 modules=$("$OLDPWD/$VENV/bin/ansible-doc" -l lbha.cluster -t module --json | python3 -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin))))')
-expected=$(cd "$INSTALLED/plugins/modules" && ls *.py | sed 's/\.py$//' | sed 's/^/lbha.cluster./' | sort | tr '\n' ' ' | sed 's/ $//')
+expected=$(find "$INSTALLED/plugins/modules" -maxdepth 1 -name '*.py' ! -name '__init__.py' -printf 'lbha.cluster.%f\n' | sed 's/\.py$//' | sort | tr '\n' ' ' | sed 's/ $//')
 echo "ansible-doc -l lbha.cluster: $modules"
 if [ "$modules" != "$expected" ]; then
   echo "FAIL: ansible-doc lists '$modules', the tarball has '$expected'" >&2; exit 1
@@ -35,10 +35,13 @@ fi
 for m in $modules; do
   "$OLDPWD/$VENV/bin/ansible-doc" -t module "$m" >/dev/null
 done
-for r in $(ls "$INSTALLED/roles"); do
+for r in "$INSTALLED"/roles/*/; do
+  r=$(basename "$r")
   "$OLDPWD/$VENV/bin/ansible-doc" -t role "lbha.cluster.$r" >/dev/null
+  echo "ansible-doc ok: role lbha.cluster.$r"
 done
-for p in $(cd "$INSTALLED/playbooks" && ls *.yml | sed 's/\.yml$//'); do
+for p in "$INSTALLED"/playbooks/*.yml; do
+  p=$(basename "$p" .yml)
   "$OLDPWD/$VENV/bin/ansible-playbook" -i localhost, --syntax-check "lbha.cluster.$p" >/dev/null
   echo "syntax ok: lbha.cluster.$p"
 done

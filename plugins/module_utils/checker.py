@@ -745,6 +745,3 @@ def main(argv=None):
     LOG.info("Starting with %d virtual server(s) from %s", len(doc["virtual_servers"]), args.config)
     return checker.serve()
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -53,7 +53,7 @@ class H(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(chunks * 16384))
             self.end_headers()
             block = (NAME.encode() * 16384)[:16384]
-            for _ in range(chunks):
+            for _attempt in range(chunks):
                 self.wfile.write(block)
                 self.wfile.flush()
                 time.sleep(delay)
@@ -75,7 +75,7 @@ import http.client, json, sys
 mode, host = sys.argv[1], sys.argv[2]
 if mode == "many":
     counts, failures, errors = {}, 0, []
-    for _ in range(int(sys.argv[3])):
+    for _attempt in range(int(sys.argv[3])):
         try:
             c = http.client.HTTPConnection(host, 80, timeout=3)
             c.request("GET", "/", headers={"Connection": "close"})
@@ -299,7 +299,7 @@ class Topology(object):
 
     @staticmethod
     def finish(proc, timeout=60):
-        out, _ = proc.communicate(timeout=timeout)
+        out, _unused = proc.communicate(timeout=timeout)
         return json.loads(out.strip().splitlines()[-1])
 
     def garp(self, ns, ip):
@@ -416,7 +416,7 @@ def test_failed_server_is_removed_and_recovers(topo):
 def _downloads_on_both(topo, limit=24):
     """Start paced downloads until one runs on each real server; returns {server: proc}."""
     found, extra = {}, []
-    for _ in range(limit):
+    for _attempt in range(limit):
         proc, server = topo.slow()
         if server in found:
             extra.append(proc)
@@ -508,7 +508,7 @@ def test_golden_rulesets_load_into_the_kernel(golden, request):
     request.addfinalizer(lambda: _run("ip", "netns", "del", ns, check=False))
     _run("ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1")
     path = os.path.join(REPO, "tests", "unit", "fixtures", "nft", golden)
-    for _ in range(2):
+    for _attempt in range(2):
         res = _run("ip", "netns", "exec", ns, "nft", "-f", path, check=False)
         assert res.returncode == 0, res.stderr
     listing = _run("ip", "netns", "exec", ns, "nft", "-t", "list", "table", "netdev", "lbha").stdout

@@ -82,7 +82,7 @@ def test_failure_is_retried_then_declared_down(caplog):
     c, events = make(probe, clock)
     assert c.run() == 6.0 and c.up
     delays = []
-    for _ in range(3):
+    for _attempt in range(3):
         clock.now += 6
         delays.append(c.run())
         assert c.up, "declared down before the retries were used"
@@ -112,10 +112,10 @@ def test_one_success_brings_a_server_back(caplog):
 
 def test_a_success_between_failures_resets_the_retries():
     c, events = make(Script(False, False, True, False, False, False, False))
-    for _ in range(3):
+    for _attempt in range(3):
         c.run()
     assert c.retry_it == 0 and c.up
-    for _ in range(3):
+    for _attempt in range(3):
         assert c.run() == 2.0
     assert c.run() == 6.0 and events == ["down"]
 
@@ -138,7 +138,7 @@ def test_a_probe_that_raises_is_a_failure():
 def test_check_delay_loop_overrides_the_virtual_servers():
     vs = vs_dict()
     vs["real_servers"][0]["check"]["delay_loop"] = 3
-    c, _ = make(Script(True), vs=vs)
+    c, _unused = make(Script(True), vs=vs)
     assert c.run() == 3.0
 
 
@@ -160,7 +160,7 @@ def test_quorum_rule(up, alive, quorum, hyst, expected):
 
 
 def daemon(doc, probes, tmp_path, plane=None, clock=None, previous=None, quorum=None):
-    docv, _ = nft.validate_dataplane(doc)
+    docv, _unused = nft.validate_dataplane(doc)
     c = checker.Checker(str(tmp_path / "dp.json"), str(tmp_path / "state.json"),
                         plane=plane or FakePlane(), clock=clock or Clock(),
                         probe_factory=lambda rs, check: probes[rs["address"]])
@@ -251,7 +251,7 @@ def test_first_apply_creates_then_updates_elements_only(tmp_path):
     assert c.apply() == "created"
     assert plane.loaded[0].startswith("# lbha.cluster") and "delete table netdev lbha" in plane.loaded[0]
     assert c.apply() == "unchanged" and len(plane.loaded) == 1
-    for _ in range(5):
+    for _attempt in range(5):
         c.run_all_once()
     assert c.dirty
     assert c.apply() == "updated"
@@ -264,7 +264,7 @@ def test_structure_change_replaces_the_table(tmp_path):
     plane = FakePlane()
     c = daemon(doc_dict(), {"1.1.1.3": Script(), "1.1.1.4": Script()}, tmp_path, plane=plane)
     c.apply()
-    doc2, _ = nft.validate_dataplane(dict(doc_dict(), flow_timeout=30))
+    doc2, _unused = nft.validate_dataplane(dict(doc_dict(), flow_timeout=30))
     c.configure(doc2)
     assert c.apply() == "replaced"
     assert "timeout 30s" in plane.loaded[-1]
@@ -360,7 +360,7 @@ def test_tcp_probe(http_server):
     s.bind(("127.0.0.1", 0))
     closed = s.getsockname()[1]
     s.close()
-    ok, err, _ = checker.tcp_probe("127.0.0.1", closed, 2)()
+    ok, err, _unused = checker.tcp_probe("127.0.0.1", closed, 2)()
     assert not ok and "TCP connection to [127.0.0.1]:tcp:%d failed" % closed in err
 
 
@@ -371,9 +371,9 @@ def test_http_probe_status_and_digest(http_server):
                             virtualhost="www.example.test")()
     assert ok == (True, None, None)
     assert http_server.hosts[-1] == "www.example.test"
-    bad, err, _ = checker.http_probe("127.0.0.1", port, 2, [{"path": "/", "digest": "0" * 32}])()
+    bad, err, _unused = checker.http_probe("127.0.0.1", port, 2, [{"path": "/", "digest": "0" * 32}])()
     assert not bad and "MD5 digest error" in err
-    bad, err, _ = checker.http_probe("127.0.0.1", port, 2, [{"path": "/missing"}])()
+    bad, err, _unused = checker.http_probe("127.0.0.1", port, 2, [{"path": "/missing"}])()
     assert not bad and "status_code [404]" in err
     ok, _e, _w = checker.http_probe("127.0.0.1", port, 2, [{"path": "/missing", "status_code": [404]}])()
     assert ok
@@ -384,7 +384,7 @@ def test_misc_probe(tmp_path):
     assert checker.misc_probe("true", 2)()[0] is True
     assert checker.misc_probe("false", 2)()[0] is False
     assert checker.misc_probe("sh -c 'exit 9'", 2, dynamic=True)() == (True, None, 7)
-    ok, err, _ = checker.misc_probe(str(tmp_path / "missing"), 2)()
+    ok, err, _unused = checker.misc_probe(str(tmp_path / "missing"), 2)()
     assert not ok and "could not run" in err
 
 

@@ -68,8 +68,8 @@ def test_seed_settings_preserved(seed):
 
 
 def test_render_is_deterministic_and_indented(seed):
-    a, _ = render_for(seed, "lb1")
-    b, _ = render_for(copy.deepcopy(seed), "lb1")
+    a, _unused = render_for(seed, "lb1")
+    b, _unused = render_for(copy.deepcopy(seed), "lb1")
     assert a == b
     assert a.startswith("# Managed by lbha.cluster")
     for line in a.splitlines():
@@ -86,13 +86,13 @@ def test_nftables_renders_no_virtual_server(seed):
 
 
 def test_mask_hides_auth_pass(seed):
-    _, m = render_for(seed, "lb1")
+    _text, m = render_for(seed, "lb1")
     masked = keepalived.render(m, mask=True)
     assert "auth_pass ********" in masked and "auth_pass 1111" not in masked
 
 
 def test_notify_script_empty_renders_none(seed):
-    text, _ = render_for(seed, "lb1", notify_script="")
+    text, _unused = render_for(seed, "lb1", notify_script="")
     assert "notify" not in text.replace("notification_email", "")
 
 
@@ -200,7 +200,7 @@ def test_keepalived_config_test_reports_errors(tmp_path):
     text = _testable(golden("lb1.conf")).replace("advert_int 1", "advert_intx 1")
     path = tmp_path / "bad.conf"
     path.write_text(text)
-    ok, messages, _ = keepalived.config_test(str(path), _runner_for(tmp_path, text))
+    ok, messages, _unused = keepalived.config_test(str(path), _runner_for(tmp_path, text))
     assert not ok
     assert "advert_intx" in messages
 
@@ -217,7 +217,7 @@ def test_keepalived_config_test_large(tmp_path):
     text = _testable(keepalived.render(m))
     path = tmp_path / "big.conf"
     path.write_text(text)
-    ok, messages, _ = keepalived.config_test(str(path), _runner_for(tmp_path, text))
+    ok, messages, _unused = keepalived.config_test(str(path), _runner_for(tmp_path, text))
     assert ok, messages
 
 

@@ -105,7 +105,7 @@ def test_dataplane_document(seed):
 def test_dataplane_document_accepted_by_nft_plane(seed):
     nft = pytest.importorskip("ansible_collections.lbha.cluster.plugins.module_utils.nft",
                               reason="plugins/module_utils/nft.py (the nftables plane) is not present")
-    doc, _ = nft.validate_dataplane(model.dataplane_document(norm(seed, dataplane="nftables")))
+    doc, _unused = nft.validate_dataplane(model.dataplane_document(norm(seed, dataplane="nftables")))
     assert doc["virtual_servers"][0]["real_servers"][1]["address"] == "1.1.1.4"
 
 

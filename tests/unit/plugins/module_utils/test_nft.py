@@ -179,7 +179,7 @@ def test_order_does_not_matter():
     servers = [("10.0.0.%d" % (i + 1), (i % 4) + 1, i != 3) for i in range(12)]
     expected = nft.bucket_table(servers, seed=99)
     rng = random.Random(5)
-    for _ in range(5):
+    for _attempt in range(5):
         shuffled = list(servers)
         rng.shuffle(shuffled)
         assert nft.bucket_table(shuffled, seed=99) == expected
@@ -218,7 +218,7 @@ def test_bucket_table_rejects_bad_input():
 
 
 def test_rr_ignores_weights_wrr_uses_them():
-    doc, _ = nft.validate_dataplane(seed_doc())
+    doc, _unused = nft.validate_dataplane(seed_doc())
     vs = doc["virtual_servers"][0]
     members = [("1.1.1.3", 3, True), ("1.1.1.4", 1, True)]
     rr = Counter(nft.vs_table(vs, members)["buckets"])
@@ -229,7 +229,7 @@ def test_rr_ignores_weights_wrr_uses_them():
 
 
 def test_sorry_server_takes_every_bucket():
-    doc, _ = nft.validate_dataplane(seed_doc(seed_vs(sorry_server={"address": "1.1.1.5", "port": 80})))
+    doc, _unused = nft.validate_dataplane(seed_doc(seed_vs(sorry_server={"address": "1.1.1.5", "port": 80})))
     vs = doc["virtual_servers"][0]
     tab = nft.vs_table(vs, [("1.1.1.3", 1, False), ("1.1.1.4", 1, False)], use_sorry=True)
     assert set(tab["buckets"]) == {nft.server_id("1.1.1.5")}
@@ -239,7 +239,7 @@ def test_sorry_server_takes_every_bucket():
 # -- updates and fingerprints ------------------------------------------------------------------
 
 def test_update_replaces_elements_only():
-    doc, _ = nft.validate_dataplane(seed_doc(seed_vs(persistence_timeout=60)))
+    doc, _unused = nft.validate_dataplane(seed_doc(seed_vs(persistence_timeout=60)))
     vs = doc["virtual_servers"][0]
     tab = nft.vs_table(vs, [("1.1.1.3", 1, True), ("1.1.1.4", 1, False)])
     text = nft.render_update(doc, {nft.vs_key(vs): tab})
@@ -250,7 +250,7 @@ def test_update_replaces_elements_only():
 
 
 def test_update_with_no_server_only_flushes():
-    doc, _ = nft.validate_dataplane(seed_doc())
+    doc, _unused = nft.validate_dataplane(seed_doc())
     vs = doc["virtual_servers"][0]
     tab = nft.vs_table(vs, [("1.1.1.3", 1, False), ("1.1.1.4", 1, False)])
     text = nft.render_update(doc, {nft.vs_key(vs): tab})
@@ -259,7 +259,7 @@ def test_update_with_no_server_only_flushes():
 
 
 def test_fingerprint_covers_structure_not_elements():
-    doc, _ = nft.validate_dataplane(seed_doc())
+    doc, _unused = nft.validate_dataplane(seed_doc())
     fp = nft.structure_fingerprint(doc)
     heavier = copy.deepcopy(doc)
     heavier["virtual_servers"][0]["real_servers"][0]["weight"] = 5
