@@ -744,4 +744,3 @@ def main(argv=None):
         return 0
     LOG.info("Starting with %d virtual server(s) from %s", len(doc["virtual_servers"]), args.config)
     return checker.serve()
-

@@ -8,7 +8,6 @@ import copy
 import os
 import pwd
 import shutil
-import subprocess
 
 import pytest
 import yaml
