@@ -12,18 +12,18 @@ TARBALL=$(ls "$OUT"/dist/lbha-cluster-*.tar.gz)
 echo "built $(basename "$TARBALL") ($(du -h "$TARBALL" | cut -f1))"
 
 # Development files must not ship.
-if tar -tzf "$TARBALL" | grep -E '^(\.venv|\.cache|\.ci|build|tests/output)/' ; then
+if tar -tzf "$TARBALL" | grep -E '^(\.venv|\.cache|\.ci|build|tests/output|molecule|scripts)/' ; then
   echo "FAIL: development files in the tarball" >&2; exit 1
 fi
 
 # --no-deps: the dependencies (ansible.posix …) come from the `ansible` package in the venv,
 # Galaxy itself may be unreachable here.
-"$VENV/bin/ansible-galaxy" collection install --no-deps -p "$OUT/collections" "$TARBALL" >/dev/null
+export ANSIBLE_COLLECTIONS_PATH=$OUT/collections
+"$VENV/bin/ansible-galaxy" collection install --force --no-deps -p "$OUT/collections" "$TARBALL" >/dev/null
 INSTALLED=$OUT/collections/ansible_collections/lbha/cluster
 test -f "$INSTALLED/MANIFEST.json"
 
 # Only the installed copy, plus the venv's bundled collections, may be found.
-export ANSIBLE_COLLECTIONS_PATH=$OUT/collections
 cd "$OUT"
 
 modules=$("$OLDPWD/$VENV/bin/ansible-doc" -l lbha.cluster -t module --json | python3 -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin))))')
