@@ -16,7 +16,7 @@ DOCKERD_TIMEOUT=${LBHA_DOCKERD_TIMEOUT:-60}
 
 # What the host itself needs: the engine and image build, the tools the tests call on the host
 # (iptables for the DOCKER-USER rule, nft/ipvsadm/keepalived for the integration tests).
-HOST_PACKAGES=(docker.io debootstrap iptables keepalived nftables ipvsadm curl iproute2 ca-certificates)
+HOST_PACKAGES=(python3-venv docker.io debootstrap iptables keepalived nftables ipvsadm curl iproute2 ca-certificates)
 
 log() { printf 'bootstrap-host: %s\n' "$*"; }
 die() { printf 'bootstrap-host: error: %s\n' "$*" >&2; exit 1; }
