@@ -16,7 +16,8 @@ How a packet is forwarded (one ``netdev`` table, default name ``lbha``):
 
   1. established flow: ``flows_*`` (client address . port -> server id, ``flags dynamic``,
      idle ``timeout flow_timeout``) pins a flow to the server it started on, so removing or
-     draining a server lets its flows finish (IPVS weight 0 semantics);
+     draining a server lets its flows finish (IPVS weight 0 semantics); a TCP SYN skips this
+     step, so a reused client port is scheduled afresh (IPVS ``conn_reuse_mode``);
   2. with persistence: ``persist_*`` (client address masked by ``persistence_granularity`` ->
      server id, idle timeout ``persistence_timeout``) sends a known client to its server
      while that server is in the ``live_*`` set;
@@ -420,9 +421,13 @@ def _vs_chain(doc, vs):
         hash_expr = "jhash %s mod %d seed 0x%x" % (flow_key, doc["buckets"], doc["seed"])
     persist_update = "update @persist_%s { %s : meta mark }" % (name, client)
     rules = []
+    # A TCP SYN opens a new connection even when its client port was used before (ports are
+    # reused long before the flow map forgets them): it is scheduled afresh, as IPVS does with
+    # conn_reuse_mode, instead of following an old entry to a server that failed or drains.
+    established = "tcp flags & (fin | syn | rst | ack) != syn " if l4 == "tcp" else ""
     rules.append("# established flow: stay on its real server (also while it drains or is down)")
-    rules.append("meta mark set %s map @flows_%s %s%s counter %s"
-                 % (flow_key, name, flow_update, " " + persist_update if persist else "", fwd))
+    rules.append("%smeta mark set %s map @flows_%s %s%s counter %s"
+                 % (established, flow_key, name, flow_update, " " + persist_update if persist else "", fwd))
     if persist:
         rules.append("# persistence: a known client goes back to its real server while that one is live")
         rules.append("meta mark set %s map @persist_%s meta mark @live_%s %s %s counter %s"
