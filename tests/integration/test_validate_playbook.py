@@ -1,0 +1,80 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""`lbha.cluster.validate` (and so the first play of site.yml) on real inventories.
+
+Runs ansible-playbook on the controller only: the example inventory's hosts are never
+contacted (the play gathers no facts and validates once on localhost).
+"""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+EXAMPLE = os.path.join(REPO, "examples", "inventory")
+PLAYBOOK_BIN = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+
+
+@pytest.fixture(scope="module")
+def collections_path(tmp_path_factory):
+    root = tmp_path_factory.mktemp("collections")
+    ns = root / "ansible_collections" / "lbha"
+    ns.mkdir(parents=True)
+    os.symlink(REPO, str(ns / "cluster"))
+    return str(root)
+
+
+def run_validate(collections_path, inventory, *extra):
+    if not os.path.exists(PLAYBOOK_BIN):
+        pytest.skip("ansible-playbook is not installed beside this Python (%s)" % PLAYBOOK_BIN)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path, ANSIBLE_NOCOLOR="1",
+               ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCALHOST_WARNING="0")
+    return subprocess.run([PLAYBOOK_BIN, "-i", inventory, "lbha.cluster.validate"] + list(extra),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                          env=env, timeout=300, check=False)
+
+
+def copy_example(tmp_path):
+    dest = tmp_path / "inventory"
+    shutil.copytree(EXAMPLE, str(dest))
+    return dest
+
+
+def test_the_example_inventory_is_valid(collections_path):
+    result = run_validate(collections_path, os.path.join(EXAMPLE, "hosts.yml"))
+    assert result.returncode == 0, result.stdout
+    assert "failed=0" in result.stdout
+
+
+def test_a_bad_priority_names_the_field_and_the_host(collections_path, tmp_path):
+    inv = copy_example(tmp_path)
+    (inv / "host_vars" / "lb2.yml").write_text("---\nlbha_director_priority: 300\n")
+    result = run_validate(collections_path, str(inv / "hosts.yml"))
+    assert result.returncode != 0
+    assert "lb2" in result.stdout and "300" in result.stdout and "priority" in result.stdout, result.stdout
+
+
+def test_a_long_auth_pass_is_refused_in_check_mode_too(collections_path, tmp_path):
+    inv = copy_example(tmp_path)
+    cluster = yaml.safe_load((inv / "group_vars" / "all.yml").read_text())
+    cluster["lbha_cluster"]["vrrp_instances"][0]["authentication"]["auth_pass"] = "123456789"
+    (inv / "group_vars" / "all.yml").write_text(yaml.safe_dump(cluster))
+    result = run_validate(collections_path, str(inv / "hosts.yml"), "--check", "--diff")
+    assert result.returncode != 0
+    assert "auth_pass" in result.stdout, result.stdout
+    assert "123456789" not in result.stdout, "the secret must not be printed"
+
+
+def test_a_vip_without_prefix_is_refused(collections_path, tmp_path):
+    inv = copy_example(tmp_path)
+    cluster = yaml.safe_load((inv / "group_vars" / "all.yml").read_text())
+    cluster["lbha_cluster"]["vrrp_instances"][0]["virtual_ipaddress"] = ["1.1.1.111"]
+    (inv / "group_vars" / "all.yml").write_text(yaml.safe_dump(cluster))
+    result = run_validate(collections_path, str(inv / "hosts.yml"))
+    assert result.returncode != 0
+    assert "virtual_ipaddress" in result.stdout, result.stdout
