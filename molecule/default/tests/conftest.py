@@ -9,8 +9,11 @@ __metaclass__ = type
 
 import json
 import os
+import platform
 import re
 import subprocess
+import tempfile
+import time
 
 import pytest
 
@@ -64,6 +67,11 @@ class Host(object):
     def is_enabled(self, unit):
         return self.run("systemctl", "is-enabled", "--quiet", unit).returncode == 0
 
+    def stop_container(self, timeout=120):
+        """`docker stop`: systemd shuts down (SIGRTMIN+3), services stop cleanly."""
+        subprocess.run([DOCKER, "stop", self.name], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       check=True, timeout=timeout)
+
 
 def arp_replies(host, address, count=3, dev="eth0"):
     """MAC addresses that answered `arping` for address from host (lower case, unique)."""
@@ -99,3 +107,523 @@ def real_server(request, topology):
 @pytest.fixture
 def client(topology):
     return topology[CLIENT]
+
+
+# --- failover drills -------------------------------------------------------------------------
+#
+# Everything that must be timed runs as ONE python3 process inside a container (started with
+# `docker exec -i NAME python3 -c SCRIPT`): the HTTP poller on the client and the VIP samplers on
+# the directors. They print JSON lines with the container's clock (the host's clock: containers
+# share the kernel), stop when their stdin is closed and at their own deadline, so nothing outlives
+# a test. Their output goes to a file on the host, read after they stop.
+
+DIRECTOR_MASTER = "lb1"
+DIRECTOR_BACKUP = "lb2"
+INSTANCE = "VI_1"
+VRRP_STATE_FILE = "/run/lbha/vrrp/%s.state" % INSTANCE
+CHECKER_STATE_FILE = "/run/lbha/checker.json"
+DATAPLANE_FILE = "/etc/lbha/dataplane.json"
+KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
+MAILDIR = "/var/mail/lbha"
+
+POLL_INTERVAL = 0.05    # one request every 50 ms
+POLL_TIMEOUT = 0.5      # a request that takes longer has failed
+SAMPLE_INTERVAL = 0.1   # VIP ownership sampled every 100 ms on each director
+BOOT_TIMEOUT = 120      # a restarted container: systemd up, services started (loaded CI box)
+SETTLE_TIMEOUT = 60     # the cluster back to its steady state after a drill
+
+_STOP_ON_EOF = r'''
+import json, subprocess, sys, threading, time
+stop = threading.Event()
+def _watch_stdin():
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    finally:
+        stop.set()
+threading.Thread(target=_watch_stdin, daemon=True).start()
+def emit(record):
+    sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
+    sys.stdout.flush()
+'''
+
+POLLER_SCRIPT = _STOP_ON_EOF + r'''
+import socket
+host, port = sys.argv[1], int(sys.argv[2])
+interval, timeout = float(sys.argv[3]), float(sys.argv[4])
+max_seconds, max_count = float(sys.argv[5]), int(sys.argv[6])
+def neighbour():
+    """The MAC this client sends to for the VIP (its ARP table), or None."""
+    try:
+        with open("/proc/net/arp") as handle:
+            for line in handle.read().splitlines()[1:]:
+                fields = line.split()
+                if fields and fields[0] == host and fields[3] != "00:00:00:00:00:00":
+                    return fields[3].lower()
+    except OSError:
+        pass
+    return None
+request = ("GET / HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n" % host).encode()
+started = time.time()
+count = 0
+while not stop.is_set() and count < max_count and time.time() - started < max_seconds:
+    begin = time.time()
+    record = {"t": begin, "ok": False}
+    try:
+        conn = socket.create_connection((host, port), timeout=timeout)
+        try:
+            conn.sendall(request)
+            data = b""
+            while True:
+                left = timeout - (time.time() - begin)
+                if left <= 0:
+                    raise socket.timeout("no complete response within %.3f s" % timeout)
+                conn.settimeout(left)
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            conn.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        status = head.split(b"\r\n", 1)[0].decode("latin-1")
+        record["status"] = status
+        record["page"] = body.decode("utf-8", "replace").strip()
+        record["ok"] = status.split(" ")[1:2] == ["200"]
+    except Exception as exc:  # every failure is a data point, never a crash
+        record["error"] = "%s: %s" % (type(exc).__name__, exc)
+    record["end"] = time.time()
+    record["mac"] = neighbour()
+    emit(record)
+    count += 1
+    pause = interval - (time.time() - begin)
+    if pause > 0:
+        stop.wait(pause)
+'''
+
+SAMPLER_SCRIPT = _STOP_ON_EOF + r'''
+vip, dev, state_file = sys.argv[1], sys.argv[2], sys.argv[3]
+interval, max_seconds = float(sys.argv[4]), float(sys.argv[5])
+started = time.time()
+while not stop.is_set() and time.time() - started < max_seconds:
+    begin = time.time()
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", dev],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         universal_newlines=True).stdout
+    owned = any(f.split("/")[0] == vip for line in out.splitlines() for f in line.split()[3:4])
+    try:
+        with open(state_file) as handle:
+            state = handle.read().strip()
+    except OSError:
+        state = None
+    emit({"t": begin, "vip": owned, "state": state})
+    pause = interval - (time.time() - begin)
+    if pause > 0:
+        stop.wait(pause)
+'''
+
+VRRP_CAPTURE_SCRIPT = r'''
+import json, socket, sys, time
+seconds, limit = float(sys.argv[1]), int(sys.argv[2])
+sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
+deadline = time.time() + seconds
+adverts = []
+while len(adverts) < limit and time.time() < deadline:
+    sock.settimeout(max(0.01, deadline - time.time()))
+    try:
+        packet = sock.recv(2048)
+    except socket.timeout:
+        break
+    ihl = (packet[0] & 0x0F) * 4
+    vrrp = packet[ihl:]
+    adverts.append({"t": time.time(), "src": socket.inet_ntoa(packet[12:16]),
+                    "dst": socket.inet_ntoa(packet[16:20]), "ttl": packet[8],
+                    "version": vrrp[0] >> 4, "vrid": vrrp[1], "priority": vrrp[2]})
+print(json.dumps(adverts))
+'''
+
+MAIL_SCRIPT = r'''
+import email, json, os, sys
+from email import policy
+root = sys.argv[1]
+mails = []
+for sub in ("new", "cur"):
+    path = os.path.join(root, sub)
+    for name in sorted(os.listdir(path)) if os.path.isdir(path) else []:
+        with open(os.path.join(path, name), "rb") as handle:
+            msg = email.message_from_binary_file(handle, policy=policy.default)
+        body = msg.get_body(preferencelist=("plain",))
+        mails.append({"id": name.split(":")[0], "subject": str(msg.get("Subject", "")),
+                      "from": str(msg.get("From", "")), "peer": str(msg.get("X-Peer", "")),
+                      "body": body.get_content() if body is not None else ""})
+print(json.dumps(mails))
+'''
+
+
+class Recorder(object):
+    """A python3 script running as one process in a container, its JSON lines kept on the host."""
+
+    def __init__(self, host, script, args, max_seconds):
+        self.host = host
+        self.max_seconds = max_seconds
+        self._out = tempfile.TemporaryFile(mode="w+b")
+        self._err = tempfile.TemporaryFile(mode="w+")
+        self._records = None
+        self.proc = subprocess.Popen(
+            [DOCKER, "exec", "-i", host.name, "python3", "-u", "-c", script] + [str(a) for a in args],
+            stdin=subprocess.PIPE, stdout=self._out, stderr=self._err)
+
+    def peek(self):
+        """The records written so far (the script may still be running)."""
+        if self._records is not None:
+            return self._records
+        data = os.pread(self._out.fileno(), os.fstat(self._out.fileno()).st_size, 0)
+        records = []
+        for line in data.decode("utf-8", "replace").splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                pass    # a line cut short (still being written, or the container stopped)
+        return records
+
+    def running(self):
+        return self._records is None and self.proc.poll() is None
+
+    def stop(self):
+        """Close the script's stdin (its stop signal), wait for it, return its records."""
+        if self._records is not None:
+            return self._records
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=self.max_seconds + 30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._records = self.peek()
+        self._err.seek(0)
+        self.stderr = self._err.read()
+        self._out.close()
+        self._err.close()
+        return self._records
+
+
+def start_poller(client, max_seconds, count=None, interval=POLL_INTERVAL, timeout=POLL_TIMEOUT):
+    """Requests to the VIP from the client every `interval` s until stopped or bounded."""
+    if count is None:
+        count = int(max_seconds / interval) + 1
+    return Recorder(client, POLLER_SCRIPT,
+                    [VIP, SERVICE_PORT, interval, timeout, max_seconds, count], max_seconds)
+
+
+def run_requests(client, count, timeout=2.0, max_seconds=60):
+    """count requests to the VIP back to back from the client; their records once all are done."""
+    poller = start_poller(client, max_seconds, count=count, interval=0.0, timeout=timeout)
+    wait_for(lambda: not poller.running(), max_seconds + 10, "%d requests from the client" % count)
+    return poller.stop()
+
+
+def start_sampler(director, max_seconds, interval=SAMPLE_INTERVAL):
+    """Whether the director holds the VIP on eth0, and its VRRP state, every `interval` s."""
+    return Recorder(director, SAMPLER_SCRIPT,
+                    [VIP, "eth0", VRRP_STATE_FILE, interval, max_seconds], max_seconds)
+
+
+def wait_for(predicate, timeout, what, interval=0.1):
+    """Poll predicate until it returns a true value (returned) or fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            value = predicate()
+        except (AssertionError, subprocess.TimeoutExpired, ValueError) as exc:
+            value, last = None, exc
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            if callable(what):
+                what = what()
+            pytest.fail("timed out after %.0f s waiting for %s%s" % (
+                timeout, what, " (last error: %s)" % last if last else ""))
+        time.sleep(interval)
+
+
+# --- state of the cluster ----------------------------------------------------------------------
+
+def vrrp_state(director):
+    """The director's VRRP state (notify hook's file), None when unknown or the container is down."""
+    if not _running(director.name):
+        return None
+    result = director.run("cat", VRRP_STATE_FILE)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def holds_vip(director):
+    """Whether the VIP is on the director's eth0 (a stopped container holds nothing)."""
+    if not _running(director.name):
+        return False
+    return VIP in [a["local"] for a in director.addresses("eth0")]
+
+
+def neighbour_mac(client, address=VIP):
+    """The client's neighbour (ARP) entry for address: lower-case MAC or None."""
+    entries = json.loads(client.check("ip", "-json", "neigh", "show", address, "dev", "eth0") or "[]")
+    macs = [e["lladdr"].lower() for e in entries if e.get("lladdr")]
+    return macs[0] if macs else None
+
+
+def is_master(topology, name):
+    """name is MASTER (state file and VIP on eth0) and the other director is neither."""
+    other = [d for d in DIRECTORS if d != name][0]
+    return (vrrp_state(topology[name]) == "MASTER" and holds_vip(topology[name])
+            and vrrp_state(topology[other]) != "MASTER" and not holds_vip(topology[other]))
+
+
+def describe(topology):
+    """The directors' VRRP states and VIP ownership, for failure messages."""
+    return ", ".join("%s: %s%s" % (name, vrrp_state(topology[name]),
+                                   " +VIP" if holds_vip(topology[name]) else "")
+                     for name in DIRECTORS)
+
+
+def wait_master(topology, name, timeout, why):
+    """Wait until name is MASTER with the VIP and the other director is neither."""
+    wait_for(lambda: is_master(topology, name), timeout,
+             lambda: "%s to become MASTER with the VIP %s (now %s)" % (name, why, describe(topology)))
+
+
+def checker_health(director):
+    """{real server address: healthy} from the director's checker, {} when there is none."""
+    result = director.run("cat", CHECKER_STATE_FILE)
+    if result.returncode != 0:
+        return {}
+    data = json.loads(result.stdout)
+    return {rs["address"]: rs["healthy"]
+            for vs in data.get("virtual_servers", []) for rs in vs.get("real_servers", [])}
+
+
+def fetch(client, timeout=5):
+    """One request to the VIP from the client: the page, or None when it failed."""
+    result = client.run("curl", "-sS", "--max-time", timeout, "http://%s:%d/" % (VIP, SERVICE_PORT),
+                        timeout=timeout + 10)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def vrrp_adverts(host, seconds, limit=5):
+    """VRRP packets (IP protocol 112) that reach host within seconds: [{src, dst, vrid, priority}]."""
+    return json.loads(host.check("python3", "-c", VRRP_CAPTURE_SCRIPT, seconds, limit,
+                                 timeout=seconds + 30))
+
+
+def read_mails(client):
+    return json.loads(client.check("python3", "-c", MAIL_SCRIPT, MAILDIR))
+
+
+def _conf_value(text, key):
+    match = re.search(r"^\s*%s\s+(\S+)" % re.escape(key), text, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+@pytest.fixture(scope="session")
+def cluster(topology):
+    """What the deployed configuration says: advert_int, priorities, preemption, unicast, mail."""
+    confs = {name: topology[name].check("cat", KEEPALIVED_CONF) for name in DIRECTORS}
+    dataplane = json.loads(topology[DIRECTOR_MASTER].check("cat", DATAPLANE_FILE))
+    service = [vs for vs in dataplane["virtual_servers"]
+               if vs["address"] == VIP and vs["port"] == SERVICE_PORT][0]
+    checks = [rs["check"] for rs in service["real_servers"] if rs["check"]]
+    advert_int = float(_conf_value(confs[DIRECTOR_MASTER], "advert_int") or 1)
+    priorities = {name: int(_conf_value(conf, "priority")) for name, conf in confs.items()}
+    return {
+        "confs": confs,
+        "advert_int": advert_int,
+        "virtual_router_id": int(_conf_value(confs[DIRECTOR_MASTER], "virtual_router_id")),
+        "priorities": priorities,
+        "preempt": not any(re.search(r"^\s*nopreempt\s*$", c, re.MULTILINE) for c in confs.values()),
+        "unicast": all("unicast_peer" in c for c in confs.values()),
+        "smtp_alert": all(re.search(r"^\s*smtp_alert(\s+(true|yes|on))?\s*$", c, re.MULTILINE)
+                          for c in confs.values()),
+        "plane": dataplane.get("plane"),
+        "delay_loop": service["delay_loop"],
+        "check": max(checks, key=lambda c: c["connect_timeout"] + c["retry"] * c["delay_before_retry"]),
+    }
+
+
+def master_down_interval(advert_int, priority):
+    """RFC 3768: 3 * Advertisement_Interval + Skew_Time, Skew_Time = (256 - Priority) / 256."""
+    return 3 * advert_int + (256 - priority) / 256.0 * advert_int
+
+
+# --- bringing the topology back ------------------------------------------------------------------
+
+def wait_booted(host, timeout=BOOT_TIMEOUT):
+    def booted():
+        state = host.run("systemctl", "is-system-running", timeout=15).stdout.strip()
+        return state in ("running", "degraded")
+    wait_for(booted, timeout, "systemd to finish booting in %s" % host.name, interval=0.5)
+
+
+def start_container(host):
+    if not _running(host.name):
+        subprocess.run([DOCKER, "start", host.name], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       check=True, timeout=120)
+    wait_booted(host)
+
+
+def steady(topology, cluster):
+    """lb1 MASTER with the VIP, lb2 BACKUP without, both real servers healthy on lb1's checker."""
+    if not is_master(topology, DIRECTOR_MASTER):
+        return False
+    if vrrp_state(topology[DIRECTOR_BACKUP]) != "BACKUP":
+        return False
+    if cluster["plane"] == "nftables":
+        health = checker_health(topology[DIRECTOR_MASTER])
+        if sorted(a for a, ok in health.items() if ok) != sorted(REAL_SERVERS.values()):
+            return False
+    return True
+
+
+def restore(topology, cluster):
+    """Undo whatever a drill did and wait (bounded) for the steady state."""
+    for name in list(DIRECTORS) + list(REAL_SERVERS) + [CLIENT]:
+        start_container(topology[name])
+    for name in REAL_SERVERS:
+        if not topology[name].is_active("nginx"):
+            topology[name].check("systemctl", "start", "nginx", timeout=60)
+    for name in DIRECTORS:
+        units = ["keepalived"] + (["lbha-checker"] if cluster["plane"] == "nftables" else [])
+        for unit in units:
+            if not topology[name].is_active(unit):
+                topology[name].check("systemctl", "start", unit, timeout=60)
+    if not cluster["preempt"]:
+        # lb1 came back as BACKUP; a restart of lb2's keepalived (priority-0 advert) hands the
+        # VIP back, and lb2 returns as BACKUP.
+        def lb1_ready():
+            return vrrp_state(topology[DIRECTOR_MASTER]) in ("BACKUP", "MASTER")
+        wait_for(lb1_ready, SETTLE_TIMEOUT, "keepalived on lb1 to report its state")
+        if vrrp_state(topology[DIRECTOR_BACKUP]) == "MASTER":
+            topology[DIRECTOR_BACKUP].check("systemctl", "restart", "keepalived", timeout=60)
+    wait_for(lambda: steady(topology, cluster), SETTLE_TIMEOUT,
+             "the steady state (lb1 MASTER with the VIP, lb2 BACKUP, both real servers healthy)")
+
+
+@pytest.fixture
+def steady_cluster(topology, cluster):
+    """Starts from the steady state and restores it afterwards, whatever the test did."""
+    if not steady(topology, cluster):
+        restore(topology, cluster)
+    yield cluster
+    restore(topology, cluster)
+
+
+# --- measurements -------------------------------------------------------------------------------
+
+def ownership_intervals(samples, period=SAMPLE_INTERVAL):
+    """[(start, end)] during which the samples show the VIP; a run still open when the samples
+    end (container stopped, recorder stopped) ends one period after its last sample."""
+    intervals, start, last = [], None, None
+    for sample in samples:
+        if sample["vip"] and start is None:
+            start = sample["t"]
+        elif not sample["vip"] and start is not None:
+            intervals.append((start, sample["t"]))
+            start = None
+        last = sample["t"]
+    if start is not None:
+        intervals.append((start, last + period))
+    return intervals
+
+
+def overlaps(first, second):
+    """Intersections of two interval lists."""
+    result = []
+    for a_start, a_end in first:
+        for b_start, b_end in second:
+            start, end = max(a_start, b_start), min(a_end, b_end)
+            if end > start:
+                result.append((start, end))
+    return sorted(result)
+
+
+def first_time(samples, since, predicate):
+    for sample in samples:
+        if sample["t"] >= since and predicate(sample):
+            return sample["t"]
+    return None
+
+
+def outage(polls, since, until=None):
+    """Client-visible outage among poll records started in [since, until).
+
+    Returns {'failed_requests', 'outage_ms', 'recovered', 'max_gap_ms'}: outage_ms is the longest
+    time between the last good response before a run of failed requests and the first good
+    response after it (0 when nothing failed); recovered is False when the window ends in
+    failures; max_gap_ms is the longest time between two consecutive good responses (the
+    resolution of the measurement when nothing failed)."""
+    window = [p for p in polls if p["t"] >= since and (until is None or p["t"] < until)]
+    before = [p for p in polls if p["t"] < since and p["ok"]]
+    last_good = before[-1]["end"] if before else (window[0]["t"] if window else since)
+    failed, longest, in_run, recovered, gap = 0, 0.0, False, True, 0.0
+    for poll in window:
+        if poll["ok"]:
+            gap = max(gap, poll["end"] - last_good)
+            if in_run:
+                longest = max(longest, poll["end"] - last_good)
+                in_run = False
+            last_good = poll["end"]
+        else:
+            failed += 1
+            in_run = True
+    if in_run:
+        recovered = False
+        longest = max(longest, window[-1]["end"] - last_good)
+    return {"failed_requests": failed, "outage_ms": round(longest * 1000.0, 1), "recovered": recovered,
+            "max_gap_ms": round(gap * 1000.0, 1)}
+
+
+def _project_dir():
+    return os.environ.get("MOLECULE_PROJECT_DIRECTORY") or os.path.abspath(
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
+
+
+@pytest.fixture(scope="session")
+def scenario_name():
+    return os.environ.get("MOLECULE_SCENARIO_NAME") or "default"
+
+
+@pytest.fixture(scope="session")
+def failover_results(scenario_name, cluster):
+    """Per-case measurements, written to benchmarks/results/failover-<scenario>.json."""
+    lb2_priority = cluster["priorities"][DIRECTOR_BACKUP]
+    data = {
+        "benchmark": "failover",
+        "scenario": scenario_name,
+        "advert_int_s": cluster["advert_int"],
+        "priorities": cluster["priorities"],
+        "master_down_interval_s": round(master_down_interval(cluster["advert_int"], lb2_priority), 4),
+        "preempt": cluster["preempt"],
+        "unicast": cluster["unicast"],
+        "plane": cluster["plane"],
+        "poll": {"interval_ms": POLL_INTERVAL * 1000, "timeout_ms": POLL_TIMEOUT * 1000,
+                 "outage": "ms between the last good response before failed requests and the "
+                           "first good response after them, measured on the client"},
+        "vip_sample_interval_ms": SAMPLE_INTERVAL * 1000,
+        "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
+        "cases": {},
+    }
+    path = os.path.join(_project_dir(), "benchmarks", "results", "failover-%s.json" % scenario_name)
+
+    def record(case, values):
+        data["cases"][case] = values
+        data["generated"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        if not os.path.isdir(os.path.dirname(path)):
+            os.makedirs(os.path.dirname(path))
+        tmp = path + ".tmp"
+        with open(tmp, "w") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+            handle.write("\n")
+        os.rename(tmp, path)
+
+    return record

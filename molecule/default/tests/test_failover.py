@@ -1,0 +1,424 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Failover, proven on addresses, VRRP states and the client's ARP table, with measured outages.
+
+Every drill watches the cluster with processes inside the containers while it breaks something:
+an HTTP poller on the client (one request every 50 ms, 0.5 s timeout, and the MAC the client's
+ARP table holds for the VIP) and a VIP sampler on each director (VIP on eth0? VRRP state?) every
+100 ms. Assertions are made on these timelines and on the live end states; the numbers go to
+benchmarks/results/failover-<scenario>.json. Expectations follow the deployed configuration:
+with `nopreempt` the returning lb1 stays BACKUP. Each test starts from and restores the steady
+state (lb1 MASTER, lb2 BACKUP, both real servers healthy).
+"""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import time
+
+import pytest
+
+from conftest import (CLIENT, DIRECTORS, DIRECTOR_BACKUP, DIRECTOR_MASTER, INSTANCE, PAGES,
+                      REAL_SERVERS, SAMPLE_INTERVAL, BOOT_TIMEOUT, checker_health, first_time,
+                      holds_vip, is_master, master_down_interval, neighbour_mac, outage,
+                      overlaps, ownership_intervals, read_mails, run_requests, start_container,
+                      start_poller, start_sampler, vrrp_adverts, vrrp_state, wait_booted,
+                      wait_for, wait_master)
+
+DRILL_SECONDS = 300         # upper bound of every recorder of a drill
+MARGIN = 1.0                # scheduling slack on a loaded 2-core box (s)
+ARP_SLACK = 1.0             # gratuitous ARP reaching the client after the VIP moved (s)
+HANDOVER_OVERLAP = 0.5      # a clean handover: sampling imprecision only (2 samples + jitter)
+STALE_VIP_BOUND = 10.0      # SIGKILL: the dead master's VIP must be gone within this (s)
+STARTUP = 5.0               # keepalived started until it runs its first election (s)
+
+
+class Drill(object):
+    """The poller on the client and a VIP sampler on each director, for one drill."""
+
+    def __init__(self, topology):
+        self.topology = topology
+        self.poller = start_poller(topology[CLIENT], DRILL_SECONDS)
+        self.samplers = {name: [start_sampler(topology[name], DRILL_SECONDS)] for name in DIRECTORS}
+        self.polls = None
+        self.samples = None
+
+    def resample(self, name):
+        """A new sampler for a director whose container was restarted."""
+        self.samplers[name].append(start_sampler(self.topology[name], DRILL_SECONDS))
+
+    def warm_up(self):
+        """Wait until the client has good responses and each director has been sampled."""
+        def ready():
+            return (len([p for p in self.poller.peek() if p["ok"]]) >= 5
+                    and all(len(recs[-1].peek()) >= 3 for recs in self.samplers.values()))
+        wait_for(ready, 30, "the poller and the VIP samplers to report")
+
+    def polls_since(self, since):
+        return [p for p in self.poller.peek() if p["t"] >= since]
+
+    def wait_good(self, since, count, timeout, what, page=None):
+        """Wait for `count` consecutive good responses started after `since`; returns the first's time."""
+        def run_of_good():
+            run = []
+            for poll in self.polls_since(since):
+                if poll["ok"] and (page is None or poll.get("page") == page):
+                    run.append(poll)
+                    if len(run) >= count:
+                        return run[0]["t"]
+                else:
+                    run = []
+            return None
+        return wait_for(run_of_good, timeout, what, interval=0.2)
+
+    def stop(self):
+        self.polls = self.poller.stop()
+        self.samples = {name: [rec.stop() for rec in recs] for name, recs in self.samplers.items()}
+        assert self.polls, "the poller on the client recorded nothing: %s" % self.poller.stderr
+
+    def intervals(self, name):
+        """When the director held the VIP, over all its samplers (restarts included)."""
+        return sorted(i for samples in self.samples[name] for i in ownership_intervals(samples))
+
+    def director_samples_live(self, name):
+        """The samples so far, while the drill runs."""
+        return sorted((s for rec in self.samplers[name] for s in rec.peek()), key=lambda s: s["t"])
+
+    def director_samples(self, name):
+        return sorted((s for samples in self.samples[name] for s in samples), key=lambda s: s["t"])
+
+    def split_brain(self):
+        return overlaps(self.intervals(DIRECTOR_MASTER), self.intervals(DIRECTOR_BACKUP))
+
+
+def _bounds(cluster):
+    advert = cluster["advert_int"]
+    prio = cluster["priorities"]
+    return {
+        "takeover": master_down_interval(advert, prio[DIRECTOR_BACKUP]) + MARGIN + SAMPLE_INTERVAL,
+        "preempt": master_down_interval(advert, prio[DIRECTOR_MASTER]) + STARTUP + MARGIN,
+    }
+
+
+def _ms(seconds):
+    return None if seconds is None else round(seconds * 1000.0, 1)
+
+
+def _assert_took_over(drill, topology, since, bound, what):
+    """lb2 held the VIP as MASTER within bound of since; returns when (timeline time)."""
+    took = first_time(drill.director_samples(DIRECTOR_BACKUP), since,
+                      lambda s: s["vip"] and s["state"] == "MASTER")
+    assert took is not None, "%s: lb2 never held the VIP as MASTER (samples: %s)" % (
+        what, drill.director_samples(DIRECTOR_BACKUP)[-5:])
+    assert took - since <= bound, "%s: lb2 took %.2f s to hold the VIP (bound %.2f s)" % (
+        what, took - since, bound)
+    return took
+
+
+def _assert_client_follows(drill, mac, since, until, what):
+    """The client's ARP entry for the VIP is mac within ARP_SLACK of since (and before until)."""
+    seen = [p for p in drill.polls if since <= p["t"] < until and p.get("mac") == mac]
+    assert seen and seen[0]["t"] - since <= ARP_SLACK, (
+        "%s: the client's ARP entry for the VIP did not become %s within %.1f s (saw %s)" % (
+            what, mac, ARP_SLACK,
+            sorted(set(p.get("mac") for p in drill.polls if since <= p["t"] < until), key=str)))
+    return seen[0]["t"]
+
+
+def _assert_service_continues(drill, since, until, settle, what):
+    """Failed requests only in [since, since + settle], the window ends with good ones."""
+    window = outage(drill.polls, since, until)
+    late = [p for p in drill.polls if since + settle < p["t"] < (until or float("inf")) and not p["ok"]]
+    assert window["recovered"], "%s: the service did not come back (%s)" % (what, window)
+    assert not late, "%s: %d request(s) failed later than %.1f s after the event: %s" % (
+        what, len(late), settle, [p.get("error") for p in late[:3]])
+    assert window["outage_ms"] <= settle * 1000.0, "%s: outage %.0f ms exceeds %.1f s" % (
+        what, window["outage_ms"], settle)
+    return window
+
+
+def _wait_keepalived_back(topology, name, timeout):
+    host = topology[name]
+    wait_for(lambda: host.is_active("keepalived") and vrrp_state(host) in ("BACKUP", "MASTER"),
+             timeout, "keepalived on %s to run and report its state" % name)
+
+
+def _expect_return(drill, topology, cluster, since, what):
+    """After lb1 is back: preemption (lb1 MASTER again) or, with nopreempt, lb2 keeps the VIP.
+
+    Returns the measurements of this phase."""
+    bounds = _bounds(cluster)
+    if cluster["preempt"]:
+        wait_master(topology, DIRECTOR_MASTER, bounds["preempt"] + BOOT_TIMEOUT, "by preemption (%s)" % what)
+        return {}
+    # nopreempt: lb1 is back as BACKUP; watch for longer than a preemption takes.
+    _wait_keepalived_back(topology, DIRECTOR_MASTER, BOOT_TIMEOUT)
+    hold_until = time.time() + 2 * bounds["preempt"]
+    while time.time() < hold_until:
+        assert vrrp_state(topology[DIRECTOR_MASTER]) == "BACKUP", "%s: lb1 left BACKUP despite nopreempt" % what
+        assert is_master(topology, DIRECTOR_BACKUP), "%s: lb2 lost the VIP despite nopreempt" % what
+        time.sleep(0.5)
+    return {"held_s": round(2 * bounds["preempt"], 1)}
+
+
+def _assert_return_timeline(drill, cluster, since, what, lb2_since=None):
+    """The timeline of lb1's return: preempt_ms (VIP back on lb1) or lb2 never losing it.
+
+    lb2_since: when lb2 is known to hold the VIP, when that is later than since."""
+    lb1_gain = first_time(drill.director_samples(DIRECTOR_MASTER), since, lambda s: s["vip"])
+    lb2_loss = first_time(drill.director_samples(DIRECTOR_BACKUP), max(since, lb2_since or since),
+                          lambda s: not s["vip"])
+    if cluster["preempt"]:
+        assert lb2_loss is not None, "%s: lb2 never handed the VIP back" % what
+        return {"preempt_ms": _ms(min(t for t in (lb1_gain, lb2_loss) if t is not None) - since)}
+    assert lb1_gain is None, "%s: lb1 took the VIP back despite nopreempt" % what
+    assert lb2_loss is None, "%s: lb2 dropped the VIP despite nopreempt" % what
+    return {"preempt_ms": None}
+
+
+def _assert_no_split_brain(drill, allowed, what):
+    both = drill.split_brain()
+    longest = max([end - start for start, end in both] or [0.0])
+    assert longest <= allowed, "%s: both directors held the VIP for %.2f s (allowed %.2f s): %s" % (
+        what, longest, allowed, both)
+    return _ms(sum(end - start for start, end in both))
+
+
+# --- steady state ------------------------------------------------------------------------------
+
+def test_master_holds_the_vip_and_backup_does_not(topology, steady_cluster):
+    lb1, lb2 = topology[DIRECTOR_MASTER], topology[DIRECTOR_BACKUP]
+    assert vrrp_state(lb1) == "MASTER" and holds_vip(lb1)
+    assert vrrp_state(lb2) == "BACKUP" and not holds_vip(lb2)
+    vips = [a for a in lb1.addresses("eth0") if a["local"] == "1.1.1.111"]
+    assert [a["prefixlen"] for a in vips] == [24]
+
+
+def test_vrrp_adverts_reach_the_backup_from_the_master(topology, steady_cluster):
+    cluster = steady_cluster
+    adverts = vrrp_adverts(topology[DIRECTOR_BACKUP], 6 * cluster["advert_int"] + 2, limit=4)
+    assert len(adverts) >= 3, "lb2 received %d VRRP adverts in %.0f s" % (
+        len(adverts), 6 * cluster["advert_int"] + 2)
+    master = DIRECTORS[DIRECTOR_MASTER]
+    dst = DIRECTORS[DIRECTOR_BACKUP] if cluster["unicast"] else "224.0.0.18"
+    assert {(a["src"], a["dst"], a["vrid"], a["priority"], a["ttl"]) for a in adverts} == {
+        (master, dst, cluster["virtual_router_id"], cluster["priorities"][DIRECTOR_MASTER], 255)}
+    spacing = [b["t"] - a["t"] for a, b in zip(adverts, adverts[1:])]
+    assert all(abs(gap - cluster["advert_int"]) <= 0.5 for gap in spacing), spacing
+
+
+def test_client_arp_entry_for_the_vip_is_the_master(topology, steady_cluster):
+    polls = run_requests(topology[CLIENT], 1)
+    assert polls and polls[0]["ok"], polls
+    assert neighbour_mac(topology[CLIENT]) == topology[DIRECTOR_MASTER].mac()
+    assert polls[0]["mac"] == topology[DIRECTOR_MASTER].mac()
+
+
+def test_forty_requests_all_succeed_and_reach_both_real_servers(topology, steady_cluster):
+    polls = run_requests(topology[CLIENT], 40)
+    assert len(polls) == 40
+    failed = [p.get("error") or p.get("status") for p in polls if not p["ok"]]
+    assert not failed, "%d of 40 requests failed: %s" % (len(failed), failed[:5])
+    assert {p["page"] for p in polls} == set(PAGES.values())
+
+
+# --- director failures ---------------------------------------------------------------------------
+
+def test_keepalived_stop_fails_over_and_lb1_returns(topology, steady_cluster, failover_results):
+    cluster = steady_cluster
+    lb1, lb2 = topology[DIRECTOR_MASTER], topology[DIRECTOR_BACKUP]
+    bounds = _bounds(cluster)
+    drill = Drill(topology)
+    try:
+        drill.warm_up()
+        t_fail = time.time()
+        lb1.check("systemctl", "stop", "keepalived", timeout=60)
+        wait_master(topology, DIRECTOR_BACKUP, bounds["takeover"] + 30, "after keepalived stopped on lb1")
+        assert vrrp_state(lb1) == "STOP"
+        wait_for(lambda: neighbour_mac(topology[CLIENT]) == lb2.mac(), 10,
+                 "the client's ARP entry for the VIP to become lb2's MAC")
+        drill.wait_good(time.time(), 10, 20, "good responses through lb2")
+        t_recover = time.time()
+        lb1.check("systemctl", "start", "keepalived", timeout=60)
+        held = _expect_return(drill, topology, cluster, t_recover, "keepalived start")
+        drill.wait_good(time.time(), 10, 20, "good responses after lb1's return")
+    finally:
+        drill.stop()
+
+    took = _assert_took_over(drill, topology, t_fail, bounds["takeover"], "keepalived stop")
+    _assert_client_follows(drill, lb2.mac(), took, t_recover, "keepalived stop")
+    failed = _assert_service_continues(drill, t_fail, t_recover, bounds["takeover"], "keepalived stop")
+    back = _assert_service_continues(drill, t_recover, None, bounds["preempt"], "keepalived start")
+    ret = _assert_return_timeline(drill, cluster, t_recover, "keepalived start")
+    overlap = _assert_no_split_brain(drill, HANDOVER_OVERLAP, "keepalived stop/start")
+    failover_results("keepalived_stop", dict(
+        vip_move_ms=_ms(took - t_fail), outage_ms=failed["outage_ms"], max_gap_ms=failed["max_gap_ms"],
+        failed_requests=failed["failed_requests"], overlap_ms=overlap,
+        preempt_outage_ms=back["outage_ms"], preempt_failed_requests=back["failed_requests"],
+        **dict(ret, **held)))
+
+
+def test_keepalived_sigkill_fails_over_and_lb1_returns(topology, steady_cluster, failover_results):
+    cluster = steady_cluster
+    lb1, lb2 = topology[DIRECTOR_MASTER], topology[DIRECTOR_BACKUP]
+    bounds = _bounds(cluster)
+    drill = Drill(topology)
+    try:
+        drill.warm_up()
+        t_fail = time.time()
+        lb1.check("systemctl", "kill", "--signal=KILL", "keepalived", timeout=60)
+        # systemd restarts keepalived (Restart=on-failure); lb2 takes over meanwhile.
+        wait_for(lambda: first_time(drill.director_samples_live(DIRECTOR_BACKUP), t_fail,
+                                    lambda s: s["vip"] and s["state"] == "MASTER"),
+                 bounds["takeover"] + 30, "lb2 to hold the VIP as MASTER after SIGKILL on lb1")
+        _wait_keepalived_back(topology, DIRECTOR_MASTER, 60)
+        t_back = time.time()
+        held = _expect_return(drill, topology, cluster, t_back, "keepalived restarted by systemd")
+        drill.wait_good(time.time(), 10, 20, "good responses after lb1's return")
+    finally:
+        drill.stop()
+
+    lb1_samples = drill.director_samples(DIRECTOR_MASTER)
+    took = _assert_took_over(drill, topology, t_fail, bounds["takeover"], "SIGKILL")
+    # the stale VIP left on lb1 by the dead keepalived goes when systemd restarts it
+    stale_end = first_time(lb1_samples, t_fail, lambda s: not s["vip"])
+    assert stale_end is not None and stale_end - t_fail <= STALE_VIP_BOUND, (
+        "lb1 kept the dead keepalived's VIP for more than %.0f s" % STALE_VIP_BOUND)
+    restarted = first_time(lb1_samples, t_fail, lambda s: s["state"] == "BACKUP")
+    assert restarted is not None, "the restarted keepalived on lb1 never reported BACKUP"
+    both = drill.split_brain()
+    assert all(end <= t_fail + STALE_VIP_BOUND for _, end in both), (
+        "both directors held the VIP later than %.0f s after SIGKILL: %s" % (STALE_VIP_BOUND, both))
+    overlap = _ms(sum(end - start for start, end in both))
+    lb2_master_end = min([end for start, end in drill.intervals(DIRECTOR_BACKUP) if end > took]
+                         or [time.time()])
+    _assert_client_follows(drill, lb2.mac(), took, lb2_master_end + SAMPLE_INTERVAL, "SIGKILL")
+    failed = _assert_service_continues(drill, t_fail, None, bounds["takeover"] + bounds["preempt"],
+                                       "SIGKILL and lb1's return")
+    ret = _assert_return_timeline(drill, cluster, max(restarted, stale_end),
+                                  "keepalived restarted by systemd", lb2_since=took)
+    failover_results("keepalived_sigkill", dict(
+        vip_move_ms=_ms(took - t_fail), outage_ms=failed["outage_ms"], max_gap_ms=failed["max_gap_ms"],
+        failed_requests=failed["failed_requests"], overlap_ms=overlap,
+        stale_vip_ms=_ms(stale_end - t_fail), restart_ms=_ms(restarted - t_fail),
+        **dict(ret, **held)))
+
+
+def test_director_container_stop_fails_over_and_lb1_returns(topology, steady_cluster,
+                                                          failover_results):
+    cluster = steady_cluster
+    lb1, lb2 = topology[DIRECTOR_MASTER], topology[DIRECTOR_BACKUP]
+    lb1_mac = lb1.mac()
+    bounds = _bounds(cluster)
+    drill = Drill(topology)
+    try:
+        drill.warm_up()
+        t_fail = time.time()
+        lb1.stop_container()
+        wait_master(topology, DIRECTOR_BACKUP, bounds["takeover"] + 30, "after lb1's container stopped")
+        wait_for(lambda: neighbour_mac(topology[CLIENT]) == lb2.mac(), 10,
+                 "the client's ARP entry for the VIP to become lb2's MAC")
+        drill.wait_good(time.time(), 10, 20, "good responses through lb2")
+        t_recover = time.time()
+        start_container(lb1)
+        drill.resample(DIRECTOR_MASTER)
+        wait_booted(lb1)
+        wait_for(lambda: lb1.is_active("keepalived") and (
+            cluster["plane"] != "nftables" or lb1.is_active("lbha-checker")), BOOT_TIMEOUT,
+            "keepalived and lbha-checker to run on the restarted lb1")
+        held = _expect_return(drill, topology, cluster, t_recover, "docker start lb1")
+        if cluster["preempt"]:
+            wait_for(lambda: neighbour_mac(topology[CLIENT]) == lb1_mac, 10,
+                     "the client's ARP entry for the VIP to be lb1's MAC again")
+        drill.wait_good(time.time(), 10, 30, "good responses after lb1's return")
+    finally:
+        drill.stop()
+
+    took = _assert_took_over(drill, topology, t_fail, bounds["takeover"], "container stop")
+    _assert_client_follows(drill, lb2.mac(), took, t_recover, "container stop")
+    failed = _assert_service_continues(drill, t_fail, t_recover, bounds["takeover"], "container stop")
+    back = _assert_service_continues(drill, t_recover, None, bounds["preempt"] + BOOT_TIMEOUT,
+                                     "container start")
+    ret = _assert_return_timeline(drill, cluster, t_recover, "container start")
+    overlap = _assert_no_split_brain(drill, HANDOVER_OVERLAP, "container stop/start")
+    failover_results("container_stop", dict(
+        vip_move_ms=_ms(took - t_fail), outage_ms=failed["outage_ms"], max_gap_ms=failed["max_gap_ms"],
+        failed_requests=failed["failed_requests"], overlap_ms=overlap,
+        preempt_outage_ms=back["outage_ms"], preempt_failed_requests=back["failed_requests"],
+        **dict(ret, **held)))
+
+
+# --- real-server failure -------------------------------------------------------------------------
+
+def test_real_server_failure_and_recovery(topology, steady_cluster, failover_results):
+    cluster = steady_cluster
+    web1 = topology["web1"]
+    check = cluster["check"]
+    detect_bound = (cluster["delay_loop"] + check["retry"] * check["delay_before_retry"]
+                    + check["connect_timeout"] + 2 * MARGIN)
+    readd_bound = cluster["delay_loop"] + check["connect_timeout"] + 2 * MARGIN
+    lb1 = topology[DIRECTOR_MASTER]
+    drill = Drill(topology)
+    try:
+        drill.warm_up()
+        t_fail = time.time()
+        web1.check("systemctl", "stop", "nginx", timeout=60)
+        t_only = drill.wait_good(t_fail, 40, detect_bound + 30,
+                                 "40 good responses in a row (2 s), all from web2", page=PAGES["web2"])
+        if cluster["plane"] == "nftables":
+            wait_for(lambda: checker_health(lb1).get(REAL_SERVERS["web1"]) is False, 10,
+                     "lb1's checker to report web1 unhealthy")
+        t_recover = time.time()
+        web1.check("systemctl", "start", "nginx", timeout=60)
+        t_web1 = drill.wait_good(t_recover, 1, readd_bound + 30, "web1 to serve again", page=PAGES["web1"])
+        drill.wait_good(time.time(), 10, 20, "good responses after web1's return")
+    finally:
+        drill.stop()
+
+    failed = _assert_service_continues(drill, t_fail, t_recover, detect_bound, "nginx stopped on web1")
+    assert t_only - t_fail <= detect_bound, "web1 was removed after %.1f s (bound %.1f s)" % (
+        t_only - t_fail, detect_bound)
+    served = [p.get("page") for p in drill.polls if t_only <= p["t"] < t_recover]
+    assert len(served) >= 40 and set(served) == {PAGES["web2"]}, (
+        "after removal every request must be served by web2, saw %s" % sorted(set(served), key=str))
+    after = [p for p in drill.polls if p["t"] >= t_recover]
+    assert after and all(p["ok"] for p in after), "requests failed after nginx started on web1: %s" % (
+        [p.get("error") for p in after if not p["ok"]][:3])
+    assert t_web1 - t_recover <= readd_bound, "web1 took %.1f s to serve again (bound %.1f s)" % (
+        t_web1 - t_recover, readd_bound)
+    first_failed = [p["t"] for p in drill.polls if p["t"] >= t_fail and not p["ok"]]
+    last_failed = first_failed[-1] if first_failed else None
+    failover_results("real_server_nginx_stop", dict(
+        outage_ms=failed["outage_ms"], max_gap_ms=failed["max_gap_ms"], failed_requests=failed["failed_requests"],
+        removal_ms=_ms((last_failed if last_failed else t_fail) - t_fail),
+        web2_only_after_ms=_ms(t_only - t_fail), readd_ms=_ms(t_web1 - t_recover),
+        detect_bound_s=detect_bound, readd_bound_s=readd_bound))
+
+
+# --- notification e-mail -------------------------------------------------------------------------
+
+def test_failover_sends_a_notification_email(topology, steady_cluster):
+    cluster = steady_cluster
+    if not cluster["smtp_alert"]:
+        pytest.skip("smtp_alert is not enabled for %s in this scenario's inventory "
+                    "(lbha_cluster.vrrp_instances[].smtp_alert): keepalived sends no e-mail" % INSTANCE)
+    client, lb1 = topology[CLIENT], topology[DIRECTOR_MASTER]
+    known = {m["id"] for m in read_mails(client)}
+
+    def new_mail(peer, state):
+        for mail in read_mails(client):
+            text = mail["subject"] + "\n" + mail["body"]
+            if (mail["id"] not in known and INSTANCE in mail["subject"]
+                    and "Entering %s state" % state in text and mail["peer"].find(peer) >= 0):
+                return mail
+        return None
+
+    lb1.check("systemctl", "stop", "keepalived", timeout=60)
+    wait_master(topology, DIRECTOR_BACKUP, _bounds(cluster)["takeover"] + 30, "after keepalived stopped on lb1")
+    mail = wait_for(lambda: new_mail(DIRECTORS[DIRECTOR_BACKUP], "MASTER"), 40,
+                    "an e-mail from lb2 saying %s entered MASTER state" % INSTANCE)
+    assert "keepalived@lbha.test" in mail["from"]
+    assert "VRRP Instance %s" % INSTANCE in mail["subject"]
+    lb1.check("systemctl", "start", "keepalived", timeout=60)
+    if cluster["preempt"]:
+        wait_master(topology, DIRECTOR_MASTER, _bounds(cluster)["preempt"] + 30, "by preemption")
+        wait_for(lambda: new_mail(DIRECTORS[DIRECTOR_BACKUP], "BACKUP"), 40,
+                 "an e-mail from lb2 saying %s entered BACKUP state" % INSTANCE)
