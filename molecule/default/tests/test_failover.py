@@ -285,7 +285,7 @@ def test_keepalived_sigkill_fails_over_and_lb1_returns(topology, steady_cluster,
     restarted = first_time(lb1_samples, t_fail, lambda s: s["state"] == "BACKUP")
     assert restarted is not None, "the restarted keepalived on lb1 never reported BACKUP"
     both = drill.split_brain()
-    assert all(end <= t_fail + STALE_VIP_BOUND for _, end in both), (
+    assert all(end <= t_fail + STALE_VIP_BOUND for _start, end in both), (
         "both directors held the VIP later than %.0f s after SIGKILL: %s" % (STALE_VIP_BOUND, both))
     overlap = _ms(sum(end - start for start, end in both))
     lb2_master_end = min([end for start, end in drill.intervals(DIRECTOR_BACKUP) if end > took]
@@ -302,8 +302,7 @@ def test_keepalived_sigkill_fails_over_and_lb1_returns(topology, steady_cluster,
         **dict(ret, **held)))
 
 
-def test_director_container_stop_fails_over_and_lb1_returns(topology, steady_cluster,
-                                                          failover_results):
+def test_director_container_stop_fails_over_and_lb1_returns(topology, steady_cluster, failover_results):
     cluster = steady_cluster
     lb1, lb2 = topology[DIRECTOR_MASTER], topology[DIRECTOR_BACKUP]
     lb1_mac = lb1.mac()
