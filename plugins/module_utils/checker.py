@@ -28,7 +28,12 @@ Semantics (those of keepalived's checkers):
   (without one, the remaining healthy servers stay, as in keepalived);
 * a server starts as up (keepalived's default without ``alpha``) unless the previous run's
   state file says otherwise, so a restart neither flaps a down server back in nor
-  reshuffles anything.
+  reshuffles anything;
+* a server listed in the drain file (``drain.json`` beside the configuration,
+  ``{"drain": ["1.1.1.3", "1.1.1.4:80"]}``: an address for every port, or ``address:port``)
+  has weight 0 whatever its health: it takes no new flows while its established flows
+  finish (IPVS weight 0). The file is read at start and on every reload (SIGHUP), so
+  maintenance needs no change of the cluster definition.
 
 Time and I/O are injectable (``clock``, probe factory, nft runner), so the state machine is
 tested without real time or network.
@@ -39,6 +44,7 @@ __metaclass__ = type
 import argparse
 import hashlib
 import http.client
+import ipaddress
 import json
 import logging
 import os
@@ -60,6 +66,7 @@ LOG = logging.getLogger("lbha-checker")
 DEFAULT_CONFIG = "/etc/lbha/dataplane.json"
 DEFAULT_STATE = "/run/lbha/checker.json"
 DEFAULT_NFT = "/usr/sbin/nft"
+DRAIN_FILE = "drain.json"
 RETRY_APPLY_SECONDS = 5.0
 MAX_BODY = 16 * 1024 * 1024
 
@@ -225,6 +232,7 @@ class RealServerCheck(object):
         self.delay_before_retry = float(check.get("delay_before_retry", 1) if self.check else 1)
         self.retry_it = 0
         self.weight = int(rs["weight"])
+        self.drained = False
         now = clock()
         initial = initial or {}
         self.up = bool(initial.get("healthy", True))
@@ -236,6 +244,11 @@ class RealServerCheck(object):
     @property
     def key(self):
         return (vs_key(self.vs), self.rs["address"], int(self.rs["port"]))
+
+    @property
+    def effective_weight(self):
+        """The weight that takes new flows: 0 while the server is drained."""
+        return 0 if self.drained else self.weight
 
     @property
     def name(self):
@@ -292,8 +305,8 @@ class RealServerCheck(object):
 
     def state(self):
         return {"address": self.rs["address"], "port": int(self.rs["port"]),
-                "weight": self.weight, "healthy": self.up, "since": self.since,
-                "last_error": self.last_error,
+                "weight": self.effective_weight, "healthy": self.up, "since": self.since,
+                "last_error": self.last_error, "drained": self.drained,
                 "inhibit_on_failure": bool(self.rs.get("inhibit_on_failure"))}
 
 
@@ -320,7 +333,7 @@ class VirtualServerHealth(object):
         return vs_key(self.vs)
 
     def alive_weight(self):
-        return sum(c.weight for c in self.checks if c.up)
+        return sum(c.effective_weight for c in self.checks if c.up)
 
     def update_quorum(self):
         """Re-evaluate the quorum; log and return True when it changed."""
@@ -346,7 +359,7 @@ class VirtualServerHealth(object):
         return True
 
     def table(self, size, seed):
-        members = [(c.rs["address"], c.weight, c.up) for c in self.checks]
+        members = [(c.rs["address"], c.effective_weight, c.up) for c in self.checks]
         use_sorry = not self.quorum_up and bool(self.vs.get("sorry_server"))
         return vs_table(self.vs, members, use_sorry=use_sorry, size=size, seed=seed)
 
@@ -455,6 +468,48 @@ def load_config(path):
     return doc, warnings
 
 
+def default_drain_path(config_path):
+    """The drain file beside the configuration: ``/etc/lbha/drain.json``."""
+    return os.path.join(os.path.dirname(config_path) or ".", DRAIN_FILE)
+
+
+def load_drain(path):
+    """The drained real servers of ``path``: a frozenset of ``address`` and ``address:port``.
+
+    A missing file drains nothing. The document is ``{"drain": [entries]}``; an entry is an
+    IPv4 address (the real server on every port) or ``address:port``.
+    """
+    try:
+        with open(path) as fh:
+            raw = json.load(fh)
+    except FileNotFoundError:
+        return frozenset()
+    except OSError as exc:
+        raise DataplaneError("%s: cannot read: %s" % (path, exc.strerror or exc))
+    except ValueError as exc:
+        raise DataplaneError("%s: not valid JSON: %s" % (path, exc))
+    entries = raw.get("drain") if isinstance(raw, dict) else None
+    if not isinstance(entries, list):
+        raise DataplaneError('%s: expected {"drain": [address or address:port, ...]}' % path)
+    out = set()
+    for i, entry in enumerate(entries):
+        text = str(entry).strip() if isinstance(entry, (str, int)) else None
+        address, _sep, port = (text or "").partition(":")
+        try:
+            address = str(ipaddress.IPv4Address(address))
+            if port and not 1 <= int(port) <= 65535:
+                raise ValueError(port)
+        except ValueError:
+            raise DataplaneError("%s: drain[%d]: %r is not an IPv4 address or address:port"
+                                 % (path, i, entry))
+        out.add("%s:%d" % (address, int(port)) if port else address)
+    return frozenset(out)
+
+
+def is_drained(drain, address, port):
+    return address in drain or "%s:%d" % (address, int(port)) in drain
+
+
 # --------------------------------------------------------------------------------------------
 # daemon
 
@@ -463,9 +518,11 @@ class Checker(object):
     """The daemon: health of every real server, the nftables table, the state file."""
 
     def __init__(self, config_path=DEFAULT_CONFIG, state_path=DEFAULT_STATE, plane=None,
-                 clock=time.time, probe_factory=make_probe):
+                 clock=time.time, probe_factory=make_probe, drain_path=None):
         self.config_path = config_path
         self.state_path = state_path
+        self.drain_path = drain_path or default_drain_path(config_path)
+        self.drain = frozenset()
         self.plane = plane or NftPlane()
         self.clock = clock
         self.probe_factory = probe_factory
@@ -477,6 +534,7 @@ class Checker(object):
         self.applied = None          # text of the element fill last loaded into the kernel
         self.tables = {}
         self.dirty = True
+        self.flush_flows = set()
         self._stop_threads = None
         self._threads = []
         self._reload = False
@@ -499,11 +557,30 @@ class Checker(object):
                     vs, rs, self.probe_factory(rs, rs.get("check")), clock=self.clock,
                     on_change=lambda c, e, gen=gen: self._changed(gen, c, e),
                     initial=prev, lock=self.lock))
+            for c in checks:
+                c.drained = is_drained(self.drain, c.rs["address"], c.rs["port"])
             vss.append(VirtualServerHealth(vs, checks, previous_quorum.get(vs_key(vs))))
         with self.lock:
             self.doc = doc
             self.vss = vss
             self.dirty = True
+
+    def set_drain(self, drain):
+        """Drain exactly the real servers of ``drain`` (see :func:`load_drain`)."""
+        with self.lock:
+            self.drain = frozenset(drain)
+            for vsh in self.vss:
+                changed = False
+                for c in vsh.checks:
+                    drained = is_drained(self.drain, c.rs["address"], c.rs["port"])
+                    if drained != c.drained:
+                        c.drained = drained
+                        changed = True
+                        LOG.info("%s service %s %s VS %s", "Draining" if drained else "Undraining",
+                                 c.name, "of" if drained else "to", c.vs_name)
+                if changed:
+                    vsh.update_quorum()
+                    self.dirty = True
 
     def health_snapshot(self):
         """``{(vs_key, address, port): state}`` of the current checks, for a reload."""
@@ -531,6 +608,9 @@ class Checker(object):
                 if event == "down":
                     LOG.warning("%s service %s from VS %s", "Disabling" if inhibit else "Removing",
                                 check.name, check.vs_name)
+                    if not inhibit:
+                        # its pinned flows must not catch new connections on reused client ports
+                        self.flush_flows.add(vs_key(vs))
                 else:
                     LOG.info("%s service %s to VS %s", "Enabling" if inhibit else "Adding",
                              check.name, check.vs_name)
@@ -550,6 +630,8 @@ class Checker(object):
         with self.lock:
             doc = self.doc
             tables = self.compute_tables()
+            flush = sorted(self.flush_flows)
+            self.flush_flows.clear()
             self.dirty = False
         update = render_update(doc, tables)
         _structure, fp = render_structure(doc)
@@ -558,8 +640,10 @@ class Checker(object):
             self.tables = tables
             return "unchanged"
         if current == fp:
-            self.plane.load(update)
+            self.plane.load(render_update(doc, tables, flush) if flush else update)
             action = "updated"
+            if flush:
+                LOG.info("Flushed the flow map of %s: a real server failed", ", ".join(flush))
         else:
             self.plane.load(render_ruleset(doc, tables))
             action = "replaced" if current else "created"
@@ -630,6 +714,7 @@ class Checker(object):
     def reload(self):
         try:
             doc, warnings = load_config(self.config_path)
+            drain = load_drain(self.drain_path)
         except DataplaneError as exc:
             LOG.error("Reload refused, keeping the running configuration: %s", exc)
             return False
@@ -638,6 +723,7 @@ class Checker(object):
         old_table = self.doc["table"] if self.doc else None
         previous, quorum = self.health_snapshot()
         self.stop_threads()
+        self.set_drain(drain)
         self.configure(doc, previous, quorum)
         self.start_threads()
         self.applied = None
@@ -710,6 +796,9 @@ def main(argv=None):
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="dataplane document (%(default)s)")
     parser.add_argument("--state", default=DEFAULT_STATE, help="state file written on every change (%(default)s)")
     parser.add_argument("--nft", default=DEFAULT_NFT, help="nft binary (%(default)s)")
+    parser.add_argument("--drain", default=None,
+                        help="drained real servers, read at start and on SIGHUP (default: %s beside "
+                             "the configuration)" % DRAIN_FILE)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true",
                       help="validate the configuration, install the table, write the state file and exit")
@@ -727,8 +816,16 @@ def main(argv=None):
     for w in warnings:
         LOG.warning("%s", w)
 
+    drain_path = args.drain or default_drain_path(args.config)
+    try:
+        drain = load_drain(drain_path)
+    except DataplaneError as exc:
+        LOG.error("Invalid drain file: %s", exc)
+        return 2
+
     previous, quorum = read_previous_state(args.state)
-    checker = Checker(args.config, args.state, plane=NftPlane(args.nft))
+    checker = Checker(args.config, args.state, plane=NftPlane(args.nft), drain_path=drain_path)
+    checker.set_drain(drain)
     checker.configure(doc, previous, quorum)
 
     if args.check_config:

@@ -16,8 +16,11 @@ How a packet is forwarded (one ``netdev`` table, default name ``lbha``):
 
   1. established flow: ``flows_*`` (client address . port -> server id, ``flags dynamic``,
      idle ``timeout flow_timeout``) pins a flow to the server it started on, so removing or
-     draining a server lets its flows finish (IPVS weight 0 semantics); a TCP SYN skips this
-     step, so a reused client port is scheduled afresh (IPVS ``conn_reuse_mode``);
+     draining a server lets its flows finish (IPVS weight 0 semantics). When a server fails,
+     the checker flushes the map in the same transaction that takes its buckets away: a client
+     port reused within ``flow_timeout`` must not follow an old entry to a dead server (an
+     ``update`` never overwrites an existing entry, so the map cannot be corrected per packet);
+     the flows of a failed server are lost anyway, and IPVS drops them too;
   2. with persistence: ``persist_*`` (client address masked by ``persistence_granularity`` ->
      server id, idle timeout ``persistence_timeout``) sends a known client to its server
      while that server is in the ``live_*`` set;
@@ -421,13 +424,9 @@ def _vs_chain(doc, vs):
         hash_expr = "jhash %s mod %d seed 0x%x" % (flow_key, doc["buckets"], doc["seed"])
     persist_update = "update @persist_%s { %s : meta mark }" % (name, client)
     rules = []
-    # A TCP SYN opens a new connection even when its client port was used before (ports are
-    # reused long before the flow map forgets them): it is scheduled afresh, as IPVS does with
-    # conn_reuse_mode, instead of following an old entry to a server that failed or drains.
-    established = "tcp flags & (fin | syn | rst | ack) != syn " if l4 == "tcp" else ""
     rules.append("# established flow: stay on its real server (also while it drains or is down)")
-    rules.append("%smeta mark set %s map @flows_%s %s%s counter %s"
-                 % (established, flow_key, name, flow_update, " " + persist_update if persist else "", fwd))
+    rules.append("meta mark set %s map @flows_%s %s%s counter %s"
+                 % (flow_key, name, flow_update, " " + persist_update if persist else "", fwd))
     if persist:
         rules.append("# persistence: a known client goes back to its real server while that one is live")
         rules.append("meta mark set %s map @persist_%s meta mark @live_%s %s %s counter %s"
@@ -559,12 +558,17 @@ def render_ruleset(doc, tables):
     return head + structure + render_fill(doc, tables)
 
 
-def render_update(doc, tables):
+def render_update(doc, tables, flush_flows=()):
     """One ``nft -f`` transaction that replaces the servers, buckets (and live) elements only.
 
-    The flow and persistence maps are not named, so established flows keep their real server.
+    The flow and persistence maps are not named, so established flows keep their real server;
+    except the flow maps of the virtual servers in ``flush_flows`` (keys of :func:`vs_key`),
+    flushed in the same transaction because one of their real servers failed.
     """
-    return render_fill(doc, tables)
+    text = render_fill(doc, tables)
+    flush = ["flush map netdev %s flows_%s" % (doc["table"], vs_name(vs))
+             for vs in doc["virtual_servers"] if vs_key(vs) in set(flush_flows)]
+    return text + "".join(line + "\n" for line in flush)
 
 
 def tables_summary(tables):

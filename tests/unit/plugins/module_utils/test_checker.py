@@ -256,7 +256,24 @@ def test_first_apply_creates_then_updates_elements_only(tmp_path):
     assert c.dirty
     assert c.apply() == "updated"
     update = plane.loaded[-1]
-    assert "flows_" not in update and "delete" not in update
+    # elements only; the flow map is flushed because 1.1.1.3 failed (a reused client port must
+    # not follow an old entry to it), and nothing else of the table is touched
+    assert "delete" not in update
+    assert [line for line in update.splitlines() if "flows_" in line] == [
+        "flush map netdev lbha flows_tcp_1_1_1_111_80"]
+    assert bucket_counts(c) == {nft.server_id("1.1.1.4"): 251}
+
+
+def test_inhibit_on_failure_keeps_the_flow_map(tmp_path):
+    plane = FakePlane()
+    vs = vs_dict(real_servers=[rs_dict("1.1.1.3", inhibit=True), rs_dict("1.1.1.4")])
+    probes = {"1.1.1.3": Script(True, False, False, False, False), "1.1.1.4": Script(*([True] * 5))}
+    c = daemon(doc_dict(vs), probes, tmp_path, plane=plane)
+    assert c.apply() == "created"
+    for _attempt in range(5):
+        c.run_all_once()
+    assert c.apply() == "updated"
+    assert "flows_" not in plane.loaded[-1]
     assert bucket_counts(c) == {nft.server_id("1.1.1.4"): 251}
 
 
