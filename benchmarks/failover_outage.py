@@ -1,0 +1,309 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Client-visible outage of a director failover on the default scenario, over many trials.
+
+For each timer profile and each failure of the MASTER (lb1), ``--trials`` times:
+
+* ``stop``: ``systemctl stop keepalived`` (keepalived sends a priority-0 advert);
+* ``kill``: SIGKILL to keepalived (no advert; systemd restarts it after RestartSec);
+* ``container``: ``docker stop lb1`` (systemd shuts the container down, keepalived stops cleanly).
+
+A poller in the client container sends one HTTP request to the VIP every 50 ms (0.5 s timeout).
+The outage of a trial is the time between the last good response before failed requests and the
+first good response after them (0 when no request failed; ``max_gap_ms`` is then the resolution).
+After each trial the steady state is restored (lb1 MASTER again, both real servers healthy).
+
+Profiles: ``default`` is the scenario as converged (VRRPv2, advert_int 1); ``fast`` re-converges
+site.yml with every VRRP instance on VRRPv3 (without authentication, which VRRPv3 does not have)
+and ``--fast-advert`` (0.1 s), then converges back.
+Each profile's numbers are compared with its Master_Down_Interval (RFC 3768 / RFC 5798:
+3 x advert_int + skew, skew = (256 - priority of lb2) / 256, times advert_int with VRRPv3).
+
+Creates and converges the topology with molecule and destroys it at the end, unless ``--reuse``.
+Writes benchmarks/results/failover_outage.json.
+
+    python3 benchmarks/failover_outage.py [--trials 20] [--types stop,kill,container]
+                                          [--profiles default,fast] [--fast-advert 0.1] [--reuse]
+"""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import argparse
+import copy
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+TESTS = os.path.join(REPO, "molecule", "default", "tests")
+RESULT = os.path.join(HERE, "results", "failover_outage.json")
+sys.path.insert(0, TESTS)
+
+import conftest as scenario  # noqa: E402  (the scenario's container helpers and recorders)
+from ops_helpers import run_playbook, write_inventory  # noqa: E402
+
+TYPES = ("stop", "kill", "container")
+TRIAL_SECONDS = 120
+RECOVERED_RUN = 20          # consecutive good responses (1 s) that end a trial
+
+
+class TrialError(Exception):
+    pass
+
+
+def _wait(predicate, timeout, what, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except (AssertionError, subprocess.SubprocessError, ValueError):
+            value = None
+        if value:
+            return value
+        time.sleep(interval)
+    raise TrialError("timed out after %.0f s waiting for %s" % (timeout, what))
+
+
+def molecule(*args):
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".cache", "collections"),
+               PATH=os.pathsep.join([os.path.dirname(sys.executable), "/usr/sbin", "/sbin",
+                                     os.environ.get("PATH", "")]))
+    subprocess.run([os.path.join(os.path.dirname(sys.executable), "molecule")] + list(args) + ["-s", "default"],
+                   cwd=REPO, env=env, check=True)
+
+
+def converge(inventory, overrides=None):
+    extra = []
+    if overrides is not None:
+        handle = tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="lbha-profile-", delete=False)
+        with handle:
+            yaml.safe_dump(overrides, handle)
+        extra = ["-e", "@" + handle.name]
+    try:
+        result = run_playbook(inventory, "site", extra_args=extra, timeout=1800)
+    finally:
+        if extra:
+            os.unlink(extra[1][1:])
+    if result.returncode != 0:
+        raise SystemExit("site.yml failed (rc %d):\n%s" % (result.returncode, result.tail(40)))
+    return result.seconds
+
+
+def scenario_cluster():
+    with open(os.path.join(REPO, "molecule", "default", "molecule.yml")) as handle:
+        data = yaml.safe_load(handle)
+    inventory = data["provisioner"]["inventory"]
+    return inventory["group_vars"]["all"]["lbha_cluster"], inventory["host_vars"]
+
+
+def fast_profile(cluster, advert):
+    out = copy.deepcopy(cluster)
+    for inst in out["vrrp_instances"]:
+        inst["version"] = 3
+        inst["advert_int"] = advert
+        inst.pop("authentication", None)    # VRRPv3 (RFC 5798) has no authentication
+    return {"lbha_cluster": out}
+
+
+def master_down_interval(advert, priority, version):
+    skew = (256 - priority) / 256.0
+    return 3 * advert + (skew * advert if version == 3 else skew)
+
+
+def percentile(values, pct):
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, int(math.ceil(pct / 100.0 * len(ordered))))
+    return ordered[rank - 1]
+
+
+def deployed_cluster(topology):
+    plane = json.loads(topology["lb1"].check("cat", scenario.DATAPLANE_FILE)).get("plane")
+    conf = topology["lb1"].check("cat", scenario.KEEPALIVED_CONF)
+    return {"plane": plane, "preempt": "nopreempt" not in conf}
+
+
+def steady_state(topology, cluster):
+    if not scenario.steady(topology, cluster):
+        scenario.restore(topology, cluster)
+
+
+def inject(topology, kind):
+    lb1 = topology["lb1"]
+    if kind == "stop":
+        lb1.check("systemctl", "stop", "keepalived", timeout=60)
+    elif kind == "kill":
+        lb1.check("systemctl", "kill", "--signal=KILL", "keepalived", timeout=60)
+    elif kind == "container":
+        lb1.stop_container()
+    else:
+        raise ValueError(kind)
+
+
+def trial(topology, cluster, kind):
+    steady_state(topology, cluster)
+    client, lb2 = topology["client"], topology["lb2"]
+    poller = scenario.start_poller(client, TRIAL_SECONDS)
+    try:
+        _wait(lambda: len([p for p in poller.peek() if p["ok"]]) >= 5, 30, "good responses before the failure")
+        t_fail = time.time()
+        inject(topology, kind)
+        moved = None
+        if kind != "kill":
+            _wait(lambda: scenario.holds_vip(lb2) and scenario.vrrp_state(lb2) == "MASTER", 30,
+                  "lb2 to hold the VIP as MASTER")
+            moved = time.time() - t_fail
+
+        def recovered():
+            run = 0
+            for poll in poller.peek():
+                if poll["t"] < t_fail:
+                    continue
+                run = run + 1 if poll["ok"] else 0
+                if run >= RECOVERED_RUN:
+                    return True
+            return False
+        _wait(recovered, 60, "%d good responses in a row after the failure" % RECOVERED_RUN)
+        polls = poller.stop()
+    finally:
+        poller.stop()
+    result = scenario.outage(polls, t_fail)
+    result["vip_on_lb2_within_s"] = None if moved is None else round(moved, 3)
+    scenario.restore(topology, cluster)
+    return result
+
+
+def summarize(records, mdi):
+    """Statistics of one failure type's trials, compared with the Master_Down_Interval."""
+    outages = [r["outage_ms"] for r in records]
+    moves = [r["vip_on_lb2_within_s"] for r in records if r.get("vip_on_lb2_within_s") is not None]
+    return {
+        "trials": len(records),
+        "outage_ms": {"median": statistics.median(outages), "p95": percentile(outages, 95),
+                      "max": max(outages), "min": min(outages)} if outages else None,
+        "failed_requests": {"total": sum(r["failed_requests"] for r in records),
+                            "max_per_trial": max([r["failed_requests"] for r in records] or [0])},
+        "max_gap_ms_median": statistics.median([r["max_gap_ms"] for r in records]) if records else None,
+        "all_recovered": all(r["recovered"] for r in records),
+        # client-visible outage over Master_Down_Interval: 0 means the client saw no outage
+        "outage_ratio_to_master_down_interval": {
+            "median": round(statistics.median(outages) / (mdi * 1000.0), 3),
+            "max": round(max(outages) / (mdi * 1000.0), 3)} if outages else None,
+        # failure injected -> lb2 seen as MASTER with the VIP (docker exec sampling, about 0.1-0.3 s
+        # resolution; includes the `systemctl stop` / `docker stop` call itself)
+        "vip_move_s": {"median": round(statistics.median(moves), 3), "max": round(max(moves), 3),
+                       "ratio_to_master_down_interval": round(statistics.median(moves) / mdi, 3)}
+        if moves else None,
+        "samples": records,
+    }
+
+
+def run_profile(topology, name, kinds, trials, mdi):
+    cluster = deployed_cluster(topology)
+    out = {}
+    for kind in kinds:
+        records = []
+        errors = []
+        for i in range(trials):
+            try:
+                record = trial(topology, cluster, kind)
+            except (TrialError, subprocess.SubprocessError, scenario.pytest.fail.Exception) as exc:
+                errors.append(str(exc))
+                print("  %s %s trial %d: ERROR %s" % (name, kind, i + 1, exc), flush=True)
+                scenario.restore(topology, cluster)
+                continue
+            records.append(record)
+            print("  %s %s trial %d: outage %.0f ms, %d failed request(s)" % (
+                name, kind, i + 1, record["outage_ms"], record["failed_requests"]), flush=True)
+        out[kind] = dict(summarize(records, mdi), errors=errors)
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=20, help="trials per failure type (default 20)")
+    parser.add_argument("--types", default=",".join(TYPES), help="failure types (default: all)")
+    parser.add_argument("--profiles", default="default,fast", help="timer profiles (default: default,fast)")
+    parser.add_argument("--fast-advert", type=float, default=0.1, help="advert_int of the fast profile")
+    parser.add_argument("--reuse", action="store_true",
+                        help="use the running, converged topology; do not create or destroy it")
+    parser.add_argument("--output", default=RESULT)
+    args = parser.parse_args(argv)
+    load_start = [round(x, 2) for x in os.getloadavg()]
+    kinds = [k for k in args.types.split(",") if k]
+    profiles = [p for p in args.profiles.split(",") if p]
+    for kind in kinds:
+        if kind not in TYPES:
+            parser.error("unknown failure type %r" % kind)
+
+    cluster_def, host_vars = scenario_cluster()
+    priority = int(host_vars["lb2"]["lbha_director_priority"])
+    base = cluster_def["vrrp_instances"][0]
+    timers = {
+        "default": {"version": int(base.get("version", 2)), "advert_int": float(base.get("advert_int", 1))},
+        "fast": {"version": 3, "advert_int": args.fast_advert},
+    }
+    topology = {name: scenario.Host(name) for name in ("lb1", "lb2", "web1", "web2", "client")}
+    data = {
+        "benchmark": "failover_outage",
+        "scenario": "default",
+        "trials": args.trials,
+        "poll": {"interval_ms": scenario.POLL_INTERVAL * 1000, "timeout_ms": scenario.POLL_TIMEOUT * 1000},
+        "machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
+                    "loadavg_at_start": load_start},
+        "failures": {"stop": "systemctl stop keepalived on lb1 (priority-0 advert)",
+                     "kill": "SIGKILL to keepalived on lb1 (systemd restarts it after RestartSec)",
+                     "container": "docker stop lb1 (systemd shutdown)"},
+        "profiles": {},
+    }
+    if not args.reuse:
+        molecule("create")
+        molecule("converge")
+    with tempfile.TemporaryDirectory(prefix="lbha-failover-") as tmp:
+        inventory = write_inventory(tmp)
+        try:
+            for profile in profiles:
+                timer = timers[profile]
+                mdi = master_down_interval(timer["advert_int"], priority, timer["version"])
+                converge_s = None
+                if profile != "default":
+                    converge_s = converge(inventory, fast_profile(cluster_def, timer["advert_int"]))
+                print("profile %s: VRRPv%d advert_int %g s, Master_Down_Interval %.3f s" % (
+                    profile, timer["version"], timer["advert_int"], mdi), flush=True)
+                results = run_profile(topology, profile, kinds, args.trials, mdi)
+                data["profiles"][profile] = dict(timer, master_down_interval_s=round(mdi, 4),
+                                                 reconverge_s=None if converge_s is None else round(converge_s, 1),
+                                                 results=results)
+                data["generated"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                write(args.output, data)
+                if profile != "default":
+                    converge(inventory)        # back to the scenario's own timers
+        finally:
+            if not args.reuse:
+                molecule("destroy")
+    write(args.output, data)
+    print(json.dumps({p: {k: v["outage_ms"] for k, v in d["results"].items()}
+                      for p, d in data["profiles"].items()}, indent=1, sort_keys=True))
+    return 0
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as handle:
+        json.dump(data, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+    os.rename(tmp, path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Running the collection's operations playbooks against the default scenario.
+
+The inventory is built from the scenario's molecule.yml (platforms, groups, the provisioner's
+group_vars and host_vars), the same data molecule gives to converge, so the playbooks run the
+same way under `molecule verify` and in a standalone `pytest` against a converged scenario.
+"""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCENARIO_DIR = os.path.dirname(HERE)
+PROJECT_DIR = os.environ.get("MOLECULE_PROJECT_DIRECTORY") or os.path.dirname(os.path.dirname(SCENARIO_DIR))
+PLAYBOOK_TIMEOUT = 600
+
+
+def ansible_playbook():
+    """The ansible-playbook of the running Python's environment, else the one on PATH."""
+    candidate = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    if os.access(candidate, os.X_OK):
+        return candidate
+    return shutil.which("ansible-playbook")
+
+
+def collections_path():
+    return os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.path.join(PROJECT_DIR, ".cache", "collections")
+
+
+def write_inventory(directory, molecule_file=None):
+    """An inventory of the scenario's containers (docker connection) with its variables."""
+    with open(molecule_file or os.path.join(SCENARIO_DIR, "molecule.yml")) as handle:
+        scenario = yaml.safe_load(handle)
+    inventory = scenario.get("provisioner", {}).get("inventory", {})
+    host_vars = inventory.get("host_vars", {})
+    groups = {}
+    hosts = {}
+    for platform in scenario["platforms"]:
+        name = platform["name"]
+        # `docker exec` runs as root and the images have no sudo: the playbooks' become is
+        # switched off by the connection variable (which wins over the play keyword).
+        hosts[name] = dict(host_vars.get(name, {}), ansible_connection="community.docker.docker",
+                           ansible_python_interpreter="/usr/bin/python3", ansible_become=False)
+        for group in platform.get("groups", []):
+            groups.setdefault(group, {"hosts": {}})["hosts"][name] = None
+    data = {"all": {"hosts": hosts, "vars": inventory.get("group_vars", {}).get("all", {}),
+                    "children": groups}}
+    path = os.path.join(directory, "inventory.yml")
+    with open(path, "w") as handle:
+        yaml.safe_dump(data, handle, default_flow_style=False)
+    return path
+
+
+class PlaybookResult(object):
+    def __init__(self, argv, returncode, output, seconds):
+        self.argv = argv
+        self.returncode = returncode
+        self.output = output
+        self.seconds = seconds
+
+    def __repr__(self):
+        return "<%s rc=%d %.1fs>" % (" ".join(self.argv[1:3]), self.returncode, self.seconds)
+
+    def tail(self, lines=60):
+        return "\n".join(self.output.splitlines()[-lines:])
+
+
+def run_playbook(inventory, name, extra_vars=None, timeout=PLAYBOOK_TIMEOUT, extra_args=()):
+    """`ansible-playbook lbha.cluster.<name>` against the inventory; never raises on rc."""
+    argv = [ansible_playbook(), "lbha.cluster.%s" % name, "-i", inventory]
+    for key, value in sorted((extra_vars or {}).items()):
+        argv += ["-e", "%s=%s" % (key, value) if not isinstance(value, (dict, list, bool))
+                 else "%s" % yaml.safe_dump({key: value}, default_flow_style=True).strip()]
+    argv += list(extra_args)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_PIPELINING="True",
+               ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
+               ANSIBLE_RETRY_FILES_ENABLED="False", ANSIBLE_CALLBACK_RESULT_FORMAT="yaml")
+    env.pop("ANSIBLE_CONFIG", None)
+    started = time.monotonic()
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                          env=env, cwd=PROJECT_DIR, timeout=timeout, check=False)
+    return PlaybookResult(argv, proc.returncode, proc.stdout, time.monotonic() - started)
