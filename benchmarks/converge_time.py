@@ -65,7 +65,7 @@ def summary(values):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=5, help="idempotent reruns (default 5)")
     parser.add_argument("--reuse", action="store_true",
                         help="use the running topology; do not create or destroy it")

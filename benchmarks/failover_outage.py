@@ -229,7 +229,7 @@ def run_profile(topology, name, kinds, trials, mdi):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--trials", type=int, default=20, help="trials per failure type (default 20)")
     parser.add_argument("--types", default=",".join(TYPES), help="failure types (default: all)")
     parser.add_argument("--profiles", default="default,fast", help="timer profiles (default: default,fast)")

@@ -148,8 +148,7 @@ def test_drain_refuses_to_strand_a_virtual_server(topology, undrained, inventory
         assert not any(rs["drained"] for rs in checker_servers(topology[name]).values())
 
 
-def test_rolling_maintenance_restarts_nginx_without_a_failed_request(topology, undrained, inventory,
-                                                                      tmp_path):
+def test_rolling_maintenance_restarts_nginx_without_a_failed_request(topology, undrained, inventory, tmp_path):
     tasks = tmp_path / "restart-nginx.yml"
     tasks.write_text("- name: Restart nginx\n  ansible.builtin.systemd_service:\n"
                      "    name: nginx\n    state: restarted\n")
