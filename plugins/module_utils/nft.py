@@ -169,12 +169,7 @@ def validate_virtual_server(vs, path="virtual_servers[0]"):
         spath = path + ".sorry_server"
         if not isinstance(sorry, dict):
             raise DataplaneError("%s: expected a mapping with address and port" % spath)
-        sorry = dict(sorry)
-        sorry["address"] = _ipv4(_req(sorry, "address", spath), spath + ".address")
-        sorry["port"] = _int(sorry.get("port", out["port"]), spath + ".port", 1, 65535)
-        if sorry["port"] != out["port"]:
-            raise DataplaneError("%s.port: %d differs from the virtual server port %d; direct routing "
-                                 "cannot change the port" % (spath, sorry["port"], out["port"]))
+        sorry = _dr_endpoint(sorry, spath, out["port"])
     out["sorry_server"] = sorry
     rss = _req(vs, "real_servers", path)
     if not isinstance(rss, list):
@@ -185,12 +180,7 @@ def validate_virtual_server(vs, path="virtual_servers[0]"):
         rpath = "%s.real_servers[%d]" % (path, i)
         if not isinstance(rs, dict):
             raise DataplaneError("%s: expected a mapping" % rpath)
-        r = dict(rs)
-        r["address"] = _ipv4(_req(rs, "address", rpath), rpath + ".address")
-        r["port"] = _int(rs.get("port", out["port"]), rpath + ".port", 1, 65535)
-        if r["port"] != out["port"]:
-            raise DataplaneError("%s.port: %d differs from the virtual server port %d; direct routing "
-                                 "cannot change the port" % (rpath, r["port"], out["port"]))
+        r = _dr_endpoint(rs, rpath, out["port"])
         if r["address"] in seen:
             raise DataplaneError("%s.address: %s is listed twice in this virtual server"
                                  % (rpath, r["address"]))
@@ -201,6 +191,20 @@ def validate_virtual_server(vs, path="virtual_servers[0]"):
         out_rs.append(r)
     out["real_servers"] = out_rs
     return out, warnings
+
+
+def _dr_endpoint(entry, path, vs_port):
+    """A copy of a real or sorry server with its address and port checked for direct routing.
+
+    DR only rewrites the destination MAC, so the server must listen on the virtual server's port.
+    """
+    out = dict(entry)
+    out["address"] = _ipv4(_req(entry, "address", path), path + ".address")
+    out["port"] = _int(entry.get("port", vs_port), path + ".port", 1, 65535)
+    if out["port"] != vs_port:
+        raise DataplaneError("%s.port: %d differs from the virtual server port %d; direct routing "
+                             "cannot change the port" % (path, out["port"], vs_port))
+    return out
 
 
 def validate_dataplane(doc):

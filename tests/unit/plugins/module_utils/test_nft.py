@@ -11,6 +11,7 @@ __metaclass__ = type
 import copy
 import os
 import random
+import re
 from collections import Counter
 
 import pytest
@@ -315,3 +316,16 @@ def test_validation_does_not_modify_input():
     before = copy.deepcopy(raw)
     nft.validate_dataplane(raw)
     assert raw == before
+
+
+@pytest.mark.parametrize("where", ["real_server", "sorry_server"])
+def test_direct_routing_refuses_a_different_port(where):
+    vs = seed_vs(sorry_server={"address": "1.1.1.5", "port": 80})
+    if where == "real_server":
+        vs["real_servers"][0]["port"] = 8080
+        field = "virtual_servers[0].real_servers[0].port"
+    else:
+        vs["sorry_server"]["port"] = 8080
+        field = "virtual_servers[0].sorry_server.port"
+    with pytest.raises(nft.DataplaneError, match=re.escape(field) + r": 8080 differs from the virtual server port 80"):
+        nft.validate_dataplane(seed_doc(vs))
