@@ -14,13 +14,17 @@ How a packet is forwarded (one ``netdev`` table, default name ``lbha``):
   the virtual server's chain. Frames a peer director should handle are never touched.
 * ``chain vs_<proto>_<vip>_<port>``, in order:
 
+  0. TCP only: a SYN without ACK deletes the flow map's entry for its client address and
+     port (the value in ``delete @flows_* { key : 0x0 }`` is required by the syntax and ignored
+     by the kernel). A new connection on a reused client port is therefore decided afresh,
+     never by an earlier connection's entry (an ``update`` never overwrites an existing entry).
+     This is how a drained server takes no new connection while its old ones finish;
   1. established flow: ``flows_*`` (client address . port -> server id, ``flags dynamic``,
      idle ``timeout flow_timeout``) pins a flow to the server it started on, so removing or
      draining a server lets its flows finish (IPVS weight 0 semantics). When a server fails,
-     the checker flushes the map in the same transaction that takes its buckets away: a client
-     port reused within ``flow_timeout`` must not follow an old entry to a dead server (an
-     ``update`` never overwrites an existing entry, so the map cannot be corrected per packet);
-     the flows of a failed server are lost anyway, and IPVS drops them too;
+     the checker flushes the map in the same transaction that takes its buckets away, so no
+     packet (UDP has no SYN) follows an old entry to a dead server; the flows of a failed
+     server are lost anyway, and IPVS drops them too;
   2. with persistence: ``persist_*`` (client address masked by ``persistence_granularity`` ->
      server id, idle timeout ``persistence_timeout``) sends a known client to its server
      while that server is in the ``live_*`` set;
@@ -428,6 +432,13 @@ def _vs_chain(doc, vs):
         hash_expr = "jhash %s mod %d seed 0x%x" % (flow_key, doc["buckets"], doc["seed"])
     persist_update = "update @persist_%s { %s : meta mark }" % (name, client)
     rules = []
+    if l4 == "tcp":
+        # A SYN opens a new connection: forget what an earlier connection from the same client
+        # port was pinned to (like IPVS rescheduling a reused port), so a drained server takes
+        # no new connection and the hash decides afresh. Retransmitted SYNs hash the same way.
+        rules.append("# new connection on a reused client port: decide again")
+        rules.append("tcp flags & (fin|syn|rst|ack) == syn delete @flows_%s { %s : 0x0 }"
+                     % (name, flow_key))
     rules.append("# established flow: stay on its real server (also while it drains or is down)")
     rules.append("meta mark set %s map @flows_%s %s%s counter %s"
                  % (flow_key, name, flow_update, " " + persist_update if persist else "", fwd))

@@ -18,6 +18,7 @@ __metaclass__ = type
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -86,6 +87,31 @@ if mode == "many":
             failures += 1
             errors.append(repr(exc))
     print(json.dumps({"counts": counts, "failures": failures, "errors": errors[:5]}))
+elif mode == "ports":
+    # one request from each given client port; closed with a RST so the port is free at once
+    import socket, struct
+    out = {}
+    for port in sys.argv[3:]:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.settimeout(3)
+        try:
+            s.bind(("0.0.0.0", int(port)))
+            s.connect((host, 80))
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            data = b""
+            while True:
+                b = s.recv(4096)
+                if not b:
+                    break
+                data += b
+            out[port] = data.split(b"\r\n\r\n", 1)[1].decode().strip()
+        except Exception as exc:
+            out[port] = "error: %r" % exc
+        finally:
+            s.close()
+    print(json.dumps(out))
 else:
     chunks, delay = int(sys.argv[3]), sys.argv[4]
     try:
@@ -286,6 +312,12 @@ class Topology(object):
                         timeout=n * 4 + 30)
         return json.loads(res.stdout)
 
+    def from_ports(self, ports):
+        """One request from each client port in ``ports``; returns {port: server or error}."""
+        res = self.exec("cli", PYTHON, os.path.join(self.tmp, "client.py"), "ports", VIP,
+                        *[str(p) for p in ports], timeout=len(ports) * 4 + 30)
+        return {int(k): v for k, v in json.loads(res.stdout).items()}
+
     def slow(self, chunks=150, delay="0.03"):
         """Start a paced download through the VIP; returns (proc, server name)."""
         proc = self.popen("cli", PYTHON, os.path.join(self.tmp, "client.py"), "slow", VIP, str(chunks),
@@ -449,6 +481,33 @@ def test_drain_lets_running_flows_finish(topo):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
+        topo.reload(dataplane(), _both_up)
+
+
+def test_drained_server_takes_no_new_connection_on_a_reused_client_port(topo):
+    """A new connection from a port whose last connection went to a drained server is rehashed.
+
+    The flow map still holds ``client . port -> rs1`` from the first round (its idle timeout is
+    far longer than this test); only the SYN rule keeps the second round off rs1.
+    """
+    first = topo.from_ports(range(42000, 42016))
+    assert not [v for v in first.values() if v.startswith("error")], first
+    on_rs1 = sorted(p for p, v in first.items() if v == "rs1")
+    assert on_rs1, "no client port hashed to rs1: %s" % first
+    again = topo.from_ports(on_rs1)
+    assert set(again.values()) == {"rs1"}, "a reused port moved while nothing changed: %s" % again
+    topo.reload(dataplane("rr", (0, 1)),
+                lambda vs: [r["weight"] for r in vs["real_servers"]] == [0, 1]
+                and vs["real_servers"][0]["buckets"] == 0)
+    try:
+        flows = topo.exec("d1", "nft", "list", "map", "netdev", "lbha", "flows_tcp_10_252_0_111_80").stdout
+        pinned = {int(port) for port, sid in re.findall(
+            r"10\.252\.0\.10 \. (\d+) (?:timeout \S+ )?expires \S+ : (0x[0-9a-f]+)", flows)
+            if sid == "0x0afc0003"}
+        assert set(on_rs1) <= pinned, "the flow map should still pin %s to rs1: %s" % (on_rs1, flows)
+        drained = topo.from_ports(on_rs1)
+        assert set(drained.values()) == {"rs2"}, "the drained rs1 took new connections: %s" % drained
+    finally:
         topo.reload(dataplane(), _both_up)
 
 
