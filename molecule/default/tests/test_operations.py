@@ -230,3 +230,43 @@ def test_failover_refuses_when_the_peer_is_unhealthy(topology, steady_cluster, i
         result.tail())
     lb1 = topology[DIRECTOR_MASTER]
     assert lb1.is_active("keepalived") and vrrp_state(lb1) == "MASTER" and holds_vip(lb1)
+
+
+# --- rolling upgrade of the directors -----------------------------------------------------------------
+
+UPGRADE_MARK = "/var/tmp/lbha-upgrade-mark"
+
+
+def test_upgrade_directors_upgrades_the_backup_first_and_never_the_vip_holder(
+        topology, steady_cluster, inventory, tmp_path):
+    # the "upgrade" records when it ran and whether this director held the VIP at that moment
+    tasks = tmp_path / "upgrade.yml"
+    tasks.write_text(
+        "- name: Record the upgrade\n"
+        "  ansible.builtin.shell: >-\n"
+        "    printf '%%s %%s\\n' \"$(date +%%s.%%N)\"\n"
+        "    \"$(ip -4 -o addr show dev eth0 | grep -c ' %s/' || true)\" > %s\n"
+        "  changed_when: true\n" % (VIP, UPGRADE_MARK))
+    for name in DIRECTORS:
+        topology[name].check("rm", "-f", UPGRADE_MARK)
+    poller = start_poller(topology[CLIENT], POLL_SECONDS)
+    try:
+        wait_for(lambda: len([p for p in poller.peek() if p["ok"]]) >= 5, 30, "good responses")
+        t_start = time.time()
+        result = playbook(inventory, "upgrade_directors", lbha_upgrade_tasks=str(tasks))
+        polls = poller.stop()
+    finally:
+        poller.stop()
+    assert result.returncode == 0, result.tail()
+    marks = {}
+    for name in DIRECTORS:
+        stamp, held = topology[name].check("cat", UPGRADE_MARK).split()
+        marks[name] = (float(stamp), int(held))
+    assert marks[DIRECTOR_BACKUP][0] < marks[DIRECTOR_MASTER][0], "the MASTER was upgraded first: %s" % marks
+    assert all(held == 0 for _unused, held in marks.values()), "a director held the VIP while upgraded: %s" % marks
+    assert is_master(topology, DIRECTOR_MASTER), "lb1 is not MASTER again after the upgrade"
+    assert vrrp_state(topology[DIRECTOR_BACKUP]) == "BACKUP"
+    window = [p for p in polls if p["t"] >= t_start]
+    failed = [p for p in window if not p["ok"]]
+    assert len(window) >= 40 and not failed, "%d of %d requests failed during the upgrade: %s" % (
+        len(failed), len(window), ["%.2f: %s" % (p["t"] - t_start, p.get("error")) for p in failed[:20]])
