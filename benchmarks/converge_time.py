@@ -3,17 +3,18 @@
 """Converge time of playbooks/site.yml on the default scenario's five containers.
 
 * first run: ``site.yml`` on freshly created containers (packages are baked into the image, so
-  this is configuration, service start and the first health checks, not downloads);
-* idempotent rerun: ``site.yml`` again on the converged topology, ``--runs`` times (median,
+  this is configuration, service start and the first health checks, not downloads),
+  ``--first-runs`` times, each on a topology destroyed and created anew (median, min, max);
+* idempotent rerun: ``site.yml`` again on the last converged topology, ``--runs`` times (median,
   min, max); every rerun must report zero changed tasks, or the benchmark fails.
 
 The playbook runs as molecule's converge does (docker connection, pipelining) with an inventory
 built from molecule/default/molecule.yml. The topology is created with ``molecule create`` and
-destroyed at the end, unless ``--reuse`` is given (then the first run is the converge of the
-running topology, usually already idempotent, and is reported as such).
+destroyed at the end, unless ``--reuse`` is given (then there is one first run, the converge of
+the running topology, usually already idempotent, and it is reported as such).
 Writes benchmarks/results/converge_time.json.
 
-    python3 benchmarks/converge_time.py [--runs 5] [--reuse]
+    python3 benchmarks/converge_time.py [--first-runs 5] [--runs 5] [--reuse]
 """
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
@@ -66,6 +67,8 @@ def summary(values):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--first-runs", type=int, default=5,
+                        help="first runs, each on a freshly created topology (default 5)")
     parser.add_argument("--runs", type=int, default=5, help="idempotent reruns (default 5)")
     parser.add_argument("--reuse", action="store_true",
                         help="use the running topology; do not create or destroy it")
@@ -73,15 +76,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
     load_start = [round(x, 2) for x in os.getloadavg()]
 
-    created = None
-    if not args.reuse:
-        created = molecule("create")
+    creates, firsts, reruns = [], [], []
+    first_runs = 1 if args.reuse else max(1, args.first_runs)
     try:
         with tempfile.TemporaryDirectory(prefix="lbha-converge-") as tmp:
             inventory = write_inventory(tmp)
-            first = converge(inventory)
-            print("first run: %.1f s, %d changed" % (first["seconds"], first["changed"]))
-            reruns = []
+            for i in range(first_runs):
+                if not args.reuse:
+                    if i:
+                        molecule("destroy")
+                    creates.append(molecule("create"))
+                first = converge(inventory)
+                print("first run %d: %.1f s, %d changed" % (i + 1, first["seconds"], first["changed"]))
+                firsts.append(first)
             for i in range(args.runs):
                 run = converge(inventory)
                 print("rerun %d: %.1f s, %d changed" % (i + 1, run["seconds"], run["changed"]))
@@ -95,10 +102,12 @@ def main(argv=None):
         "benchmark": "converge_time",
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "scenario": "default",
-        "hosts": first["hosts"],
+        "hosts": firsts[0]["hosts"],
         "fresh_topology": not args.reuse,
-        "create_s": None if created is None else round(created, 1),
-        "first_run": first,
+        "create_s": summary(creates) if creates else None,
+        "first_run": dict(summary([r["seconds"] for r in firsts]),
+                          changed=[r["changed"] for r in firsts],
+                          tasks_ok=[r["tasks_ok"] for r in firsts]),
         "idempotent_rerun": dict(summary([r["seconds"] for r in reruns]),
                                  changed=[r["changed"] for r in reruns]),
         "runs": args.runs,

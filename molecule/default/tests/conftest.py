@@ -72,6 +72,11 @@ class Host(object):
         subprocess.run([DOCKER, "stop", self.name], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        check=True, timeout=timeout)
 
+    def kill_container(self, timeout=60):
+        """`docker kill`: every process gets SIGKILL at once, like a power loss."""
+        subprocess.run([DOCKER, "kill", self.name], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       check=True, timeout=timeout)
+
 
 def arp_replies(host, address, count=3, dev="eth0"):
     """MAC addresses that answered `arping` for address from host (lower case, unique)."""
