@@ -4,7 +4,8 @@
     verify_ipvs.py CONFIG.json
 
 CONFIG (written by verify.yml from the inventory):
-    {"state_dir": ..., "report": ..., "project_dir": ..., "vip": "10.253.0.111", "port": 80,
+    {"state_dir": ..., "report": ..., "project_dir": ..., "inventory": [molecule's inventory sources],
+     "vip": "10.253.0.111", "port": 80,
      "protocol": "TCP", "lb_algo": "rr", "interface": "eth0", "vrrp_instance": "VI_1",
      "directors": [{"name": "lb1", "address": ..., "priority": 100}, ...],
      "real_servers": [{"name": "web1", "address": ..., "content": "Welcome to nginx NO.1"}, ...]}
@@ -13,8 +14,10 @@ The checks run in order and each one polls with a deadline (never a fixed sleep 
 a check): the VIP on the highest-priority director only; the IPVS table on both directors; the
 real servers' VIP on lo and ARP sysctls; client traffic through the VIP reaching every real server
 with the director's out-packet counter at 0 (direct routing); TCP_CHECK taking a stopped nginx out
-of the table and putting it back; keepalived stopped on the MASTER moving the VIP with traffic
-going on, then the failback. The process exits 1 when a check failed; the report is written
+of the table and putting it back; `lbha.cluster.drain` giving a real server weight 0 in both
+directors' live tables under a polling client (no failed request, no new connection to it while
+drained) and putting it back; keepalived stopped on the MASTER moving the VIP with traffic going
+on, then the failback. The process exits 1 when a check failed; the report is written
 either way.
 """
 
@@ -26,6 +29,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -57,6 +61,47 @@ while True:
         print("%.3f fail %s" % (t, type(exc).__name__), flush=True)
     time.sleep(max(0.0, interval - (time.time() - t)))
 """
+
+
+class Prober(object):
+    """PROBER in the client namespace; a thread collects its (epoch, ok, body) events."""
+
+    def __init__(self, netns, host, port, interval, timeout):
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", netns, sys.executable, "-u", "-c", PROBER,
+             host, str(port), str(interval), str(timeout)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lock = threading.Lock()
+        self.lines = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            with self.lock:
+                self.lines.append(line.strip())
+
+    def events(self):
+        out = []
+        with self.lock:
+            lines = list(self.lines)
+        for line in lines:
+            parts = line.split(" ", 2)
+            try:
+                out.append((float(parts[0]), parts[1] == "ok", parts[2] if len(parts) > 2 else ""))
+            except (ValueError, IndexError):
+                continue
+        return out
+
+    def tail(self, n=8):
+        with self.lock:
+            return self.lines[-n:]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.reader.join(10)
 
 
 def load_ipvs_parser(project_dir):
@@ -269,6 +314,76 @@ class Verifier:
         return {"stopped": victim["name"], "removed_after_seconds": removed,
                 "readded_after_seconds": readded, "readded_on_backup_after_seconds": readded_backup}
 
+    def playbook(self, name, **extra):
+        """Run the collection's playbook `name` against the scenario's own inventory."""
+        sibling = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+        argv = [sibling if os.path.exists(sibling) else "ansible-playbook"]
+        for source in self.cfg["inventory"]:
+            argv += ["-i", source]
+        argv.append("lbha.cluster.%s" % name)
+        for key, value in sorted(extra.items()):
+            argv += ["-e", "%s=%s" % (key, value)]
+        start = time.time()
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
+        if res.returncode != 0:
+            raise CheckFailed("%s failed (rc=%d): %s" % (" ".join(argv[-5:]), res.returncode,
+                                                          "\n".join(res.stdout.splitlines()[-25:])))
+        return round(time.time() - start, 1)
+
+    def _weights(self, address):
+        """{director: weight of address in its live IPVS table (None when absent)}."""
+        out = {}
+        for d in self.directors:
+            svc = self.table(d["name"]) or {"real_servers": {}}
+            found = [rs["weight"] for rs in svc["real_servers"].values() if rs["address"] == address]
+            out[d["name"]] = found[0] if found else None
+        return out
+
+    def check_drain(self):
+        victim, others = self.cfg["real_servers"][0], self.cfg["real_servers"][1:]
+        prober = Prober(self.state["netns"], self.cfg["vip"], self.cfg["port"], 0.2, 2.0)
+        restored = False
+        try:
+            self.poll("the client prober's first answers",
+                      lambda: (sum(1 for e in prober.events() if e[1]) >= 5, prober.tail()), 30)
+            t_start = time.time()
+            drain_s = self.playbook("drain", lbha_drain_hosts=victim["name"])
+            weights = self._weights(victim["address"])
+            if any(w != 0 for w in weights.values()):
+                raise CheckFailed("after the drain %s has weights %s, want 0 everywhere" % (victim["name"], weights))
+            t_drained = time.time()
+            self.poll("20 answers while %s is drained" % victim["name"],
+                      lambda: (len([e for e in prober.events() if e[0] >= t_drained and e[1]]) >= 20,
+                               prober.tail()), 60)
+            t_undrain = time.time()
+            undrain_s = self.playbook("drain", lbha_drain_hosts=victim["name"], lbha_drain_state="undrained")
+            restored = True
+            weights_back = self._weights(victim["address"])
+            if any(not w for w in weights_back.values()):
+                raise CheckFailed("after the undrain %s has weights %s, want above 0" % (victim["name"], weights_back))
+            t_back = time.time()
+            self.poll("%s answering again" % victim["name"],
+                      lambda: (any(e[0] >= t_back and e[2] == victim["content"] for e in prober.events()),
+                               prober.tail()), 60)
+        finally:
+            prober.stop()
+            if not restored:
+                # leave the later checks a cluster with every real server in rotation
+                try:
+                    self.playbook("drain", lbha_drain_hosts=victim["name"], lbha_drain_state="undrained")
+                except (CheckFailed, subprocess.TimeoutExpired) as exc:
+                    print("could not undrain %s after a failed check: %s" % (victim["name"], exc), flush=True)
+        events = [e for e in prober.events() if e[0] >= t_start]
+        failed = [e for e in events if not e[1]]
+        if failed:
+            raise CheckFailed("%d of %d requests failed during drain/undrain: %s" % (len(failed), len(events), failed[:3]))
+        drained = [e[2] for e in events if t_drained <= e[0] < t_undrain]
+        if victim["content"] in drained or set(drained) - {rs["content"] for rs in others}:
+            raise CheckFailed("while %s was drained the client got %s" % (victim["name"], sorted(set(drained))))
+        return {"drained": victim["name"], "weights_drained": weights, "weights_restored": weights_back,
+                "requests": len(events), "failed_requests": 0, "requests_while_drained": len(drained),
+                "drain_playbook_seconds": drain_s, "undrain_playbook_seconds": undrain_s}
+
     def check_failover(self):
         interval = 0.1
         prober = subprocess.Popen(
@@ -344,6 +459,7 @@ class Verifier:
         ok &= self.run_check("real_servers_vip_and_arp", self.check_real_servers)
         ok &= self.run_check("dr_traffic_through_vip", lambda: self.check_dr_traffic(self.master))
         ok &= self.run_check("tcp_check_remove_and_readd", self.check_tcp_check)
+        ok &= self.run_check("drain_and_undrain_without_a_failed_request", self.check_drain)
         ok &= self.run_check("failover_on_keepalived_stop", self.check_failover)
         ok &= self.run_check("failback", self.check_failback)
         kernel = self.ssh(self.master, "uname -r", check=False).strip()
