@@ -326,8 +326,8 @@ class Verifier:
         start = time.time()
         res = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
         if res.returncode != 0:
-            raise CheckFailed("%s failed (rc=%d): %s" % (" ".join(argv[-5:]), res.returncode,
-                                                          "\n".join(res.stdout.splitlines()[-25:])))
+            tail = "\n".join(res.stdout.splitlines()[-25:])
+            raise CheckFailed("%s failed (rc=%d): %s" % (" ".join(argv[-5:]), res.returncode, tail))
         return round(time.time() - start, 1)
 
     def _weights(self, address):
