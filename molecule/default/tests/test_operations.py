@@ -93,6 +93,17 @@ def test_status_detects_an_injected_split_brain(topology, vip_on_lb2, inventory)
     assert re.search(r"lb2\s+running\s+\S+\s+VI_1\s+BACKUP\s+1\.1\.1\.111\*", result.output), result.tail()
 
 
+def test_status_fails_when_no_director_holds_the_vip(topology, steady_cluster, inventory):
+    for name in DIRECTORS:
+        topology[name].check("systemctl", "stop", "keepalived", timeout=60)
+    for name in DIRECTORS:
+        wait_for(lambda name=name: not holds_vip(topology[name]), 10, "the VIP to leave %s" % name)
+    result = playbook(inventory, "status")
+    assert result.returncode != 0, result.tail()
+    assert "VIP 1.1.1.111 is held by no director" in result.output, result.tail()
+    assert re.search(r"lb1\s+STOPPED\s", result.output), result.tail()
+
+
 # --- drain -----------------------------------------------------------------------------------------
 
 @pytest.fixture
