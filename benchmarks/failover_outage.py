@@ -11,7 +11,8 @@ For each timer profile and each failure of the MASTER (lb1), ``--trials`` times:
   priority-0 advert, no restart, lb1's interface disappears; only the Master_Down_Interval and
   lb2's gratuitous ARP end the outage).
 
-A poller in the client container sends one HTTP request to the VIP every 50 ms (0.5 s timeout).
+A poller in the client container sends one HTTP request to the VIP every 50 ms (timeout
+``--poll-timeout``, default 0.5 s: a lost request makes the outage at least timeout + 50 ms).
 The outage of a trial is the time between the last good response before failed requests and the
 first good response after them (0 when no request failed; ``max_gap_ms`` is then the resolution).
 After each trial the steady state is restored (lb1 MASTER again, both real servers healthy).
