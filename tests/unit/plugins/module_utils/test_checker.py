@@ -15,14 +15,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from ansible_collections.lbha.cluster.plugins.module_utils import checker, nft
-
-
-class Clock(object):
-    def __init__(self, now=1000.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
+from ansible_collections.lbha.cluster.tests.unit.plugins.module_utils.checker_doubles import (
+    Clock, FakePlane, bucket_counts, doc_dict, rs_dict, vs_dict)
 
 
 class Script(object):
@@ -43,26 +37,6 @@ class Script(object):
         if r is False:
             return False, "TCP connection to [1.1.1.3]:tcp:80 timeout", None
         return True, None, r
-
-
-def vs_dict(**over):
-    vs = {"address": "1.1.1.111", "port": 80, "protocol": "TCP", "lb_algo": "rr", "lb_kind": "DR",
-          "delay_loop": 6, "persistence_timeout": None, "persistence_granularity": None,
-          "quorum": 1, "hysteresis": 0, "sorry_server": None, "interface": "eth0",
-          "real_servers": [rs_dict("1.1.1.3"), rs_dict("1.1.1.4")]}
-    vs.update(over)
-    return vs
-
-
-def rs_dict(address, weight=1, inhibit=False, retry=3):
-    return {"address": address, "port": 80, "weight": weight, "inhibit_on_failure": inhibit,
-            "name": None, "check": {"type": "TCP_CHECK", "connect_timeout": 1, "retry": retry,
-                                    "delay_before_retry": 2, "connect_port": 80, "connect_ip": None}}
-
-
-def doc_dict(*vss):
-    return {"plane": "nftables", "seed": 1525, "table": "lbha", "buckets": 251, "flow_timeout": 300,
-            "virtual_servers": list(vss) or [vs_dict()]}
 
 
 # -- the state machine -------------------------------------------------------------------------
@@ -166,28 +140,6 @@ def daemon(doc, probes, tmp_path, plane=None, clock=None, previous=None, quorum=
                         probe_factory=lambda rs, check: probes[rs["address"]])
     c.configure(docv, previous, quorum)
     return c
-
-
-class FakePlane(object):
-    def __init__(self):
-        self.fp = None
-        self.loaded = []
-
-    def fingerprint(self, table):
-        return self.fp
-
-    def load(self, text):
-        self.loaded.append(text)
-        fp = nft.parse_fingerprint(text)
-        if fp:
-            self.fp = fp
-
-    def delete_table(self, table):
-        self.fp = None
-
-
-def bucket_counts(c):
-    return nft.tables_summary(c.tables["TCP/1.1.1.111:80"])
 
 
 def test_lost_quorum_switches_to_the_sorry_server(tmp_path, caplog):

@@ -10,49 +10,21 @@ import logging
 import pytest
 
 from ansible_collections.lbha.cluster.plugins.module_utils import checker, nft
-
-
-class Clock(object):
-    now = 1000.0
-
-    def __call__(self):
-        return self.now
+from ansible_collections.lbha.cluster.tests.unit.plugins.module_utils.checker_doubles import (
+    Clock, FakePlane, bucket_counts, rs_dict, vs_dict)
 
 
 def ok():
     return True, None, None
 
 
-def rs_dict(address, weight=1):
-    return {"address": address, "port": 80, "weight": weight, "inhibit_on_failure": False,
-            "name": None, "check": {"type": "TCP_CHECK", "connect_timeout": 1, "retry": 0,
-                                    "delay_before_retry": 1, "connect_port": 80, "connect_ip": None}}
-
-
 def doc_dict(**over):
-    vs = {"address": "1.1.1.111", "port": 80, "protocol": "TCP", "lb_algo": "rr", "lb_kind": "DR",
-          "delay_loop": 6, "persistence_timeout": None, "persistence_granularity": None,
-          "quorum": 1, "hysteresis": 0, "sorry_server": None, "interface": "eth0",
-          "real_servers": [rs_dict("1.1.1.3"), rs_dict("1.1.1.4")]}
+    """One virtual server over web1 and web2, whose checks never retry."""
+    rss = [rs_dict("1.1.1.3", retry=0, delay_before_retry=1), rs_dict("1.1.1.4", retry=0, delay_before_retry=1)]
+    vs = vs_dict(real_servers=rss)
     vs.update(over)
     return {"plane": "nftables", "seed": 1525, "table": "lbha", "buckets": 251, "flow_timeout": 300,
             "virtual_servers": [vs]}
-
-
-class FakePlane(object):
-    def __init__(self):
-        self.fp = None
-        self.loaded = []
-
-    def fingerprint(self, table):
-        return self.fp
-
-    def load(self, text):
-        self.loaded.append(text)
-        self.fp = nft.parse_fingerprint(text) or self.fp
-
-    def delete_table(self, table):
-        self.fp = None
 
 
 def make_daemon(tmp_path, doc=None, drain=None):
@@ -67,10 +39,6 @@ def make_daemon(tmp_path, doc=None, drain=None):
     docv, _warnings = checker.load_config(str(cfg))
     c.configure(docv)
     return c
-
-
-def buckets(c):
-    return nft.tables_summary(c.tables["TCP/1.1.1.111:80"])
 
 
 def servers(c):
@@ -89,7 +57,7 @@ def test_missing_drain_file_drains_nothing(tmp_path):
     assert checker.load_drain(str(tmp_path / "drain.json")) == frozenset()
     c = make_daemon(tmp_path)
     c.apply()
-    assert buckets(c) == {WEB1: 126, WEB2: 125} or buckets(c) == {WEB1: 125, WEB2: 126}
+    assert bucket_counts(c) == {WEB1: 126, WEB2: 125} or bucket_counts(c) == {WEB1: 125, WEB2: 126}
     assert [rs["drained"] for rs in servers(c).values()] == [False, False]
 
 
@@ -97,7 +65,7 @@ def test_missing_drain_file_drains_nothing(tmp_path):
 def test_a_drained_server_gets_no_buckets_and_reports_weight_0(tmp_path, entry):
     c = make_daemon(tmp_path, drain={"drain": [entry]})
     c.apply()
-    assert buckets(c) == {WEB2: 251}
+    assert bucket_counts(c) == {WEB2: 251}
     state = servers(c)
     assert state["1.1.1.3"]["drained"] is True and state["1.1.1.3"]["weight"] == 0
     assert state["1.1.1.3"]["healthy"] is True and state["1.1.1.3"]["buckets"] == 0
@@ -109,7 +77,7 @@ def test_a_drained_server_gets_no_buckets_and_reports_weight_0(tmp_path, entry):
 def test_a_drain_on_another_port_does_not_match(tmp_path):
     c = make_daemon(tmp_path, drain={"drain": ["1.1.1.3:443"]})
     c.apply()
-    assert set(buckets(c)) == {WEB1, WEB2}
+    assert set(bucket_counts(c)) == {WEB1, WEB2}
 
 
 def test_reload_drains_and_undrains_without_touching_the_flow_maps(tmp_path, caplog):
@@ -122,14 +90,14 @@ def test_reload_drains_and_undrains_without_touching_the_flow_maps(tmp_path, cap
     assert c.apply() == "updated"
     update = c.plane.loaded[-1]
     assert "flows_" not in update and "delete" not in update
-    assert buckets(c) == {WEB2: 251}
+    assert bucket_counts(c) == {WEB2: 251}
 
     (tmp_path / "drain.json").write_text(json.dumps({"drain": []}))
     with caplog.at_level(logging.INFO, logger="lbha-checker"):
         assert c.reload()
     assert "Undraining service [1.1.1.3]:tcp:80 to VS [1.1.1.111]:tcp:80" in caplog.text
     c.apply()
-    assert set(buckets(c)) == {WEB1, WEB2}
+    assert set(bucket_counts(c)) == {WEB1, WEB2}
     assert servers(c)["1.1.1.3"]["weight"] == 1
 
 
@@ -140,7 +108,7 @@ def test_an_invalid_drain_file_refuses_the_reload_and_keeps_the_drain(tmp_path, 
         assert not c.reload()
     assert "Reload refused" in caplog.text and "drain.json: not valid JSON" in caplog.text
     c.apply()
-    assert buckets(c) == {WEB2: 251}
+    assert bucket_counts(c) == {WEB2: 251}
 
 
 @pytest.mark.parametrize("doc, message", [
@@ -166,7 +134,7 @@ def test_draining_every_server_loses_quorum_and_uses_the_sorry_server(tmp_path):
     c.set_drain(frozenset(["1.1.1.3", "1.1.1.4"]))
     assert c.dirty and not c.vss[0].quorum_up
     c.apply()
-    assert buckets(c) == {nft.server_id("1.1.1.5"): 251}
+    assert bucket_counts(c) == {nft.server_id("1.1.1.5"): 251}
 
 
 def test_main_refuses_an_invalid_drain_file(tmp_path):
