@@ -25,7 +25,6 @@ import os
 import platform
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,19 +34,9 @@ REPO = os.path.dirname(HERE)
 RESULT = os.path.join(HERE, "results", "converge_time.json")
 sys.path.insert(0, os.path.join(REPO, "molecule", "default", "tests"))
 
-from ops_helpers import run_playbook, write_inventory  # noqa: E402  (the scenario's helpers)
+from ops_helpers import molecule, run_playbook, write_inventory  # noqa: E402  (the scenario's helpers)
 
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
-
-
-def molecule(*args):
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".cache", "collections"),
-               PATH=os.pathsep.join([os.path.dirname(sys.executable), "/usr/sbin", "/sbin",
-                                     os.environ.get("PATH", "")]))
-    started = time.monotonic()
-    subprocess.run([os.path.join(os.path.dirname(sys.executable), "molecule")] + list(args) + ["-s", "default"],
-                   cwd=REPO, env=env, check=True)
-    return time.monotonic() - started
 
 
 def converge(inventory):

@@ -54,7 +54,7 @@ RESULT = os.path.join(HERE, "results", "failover_outage.json")
 sys.path.insert(0, TESTS)
 
 import conftest as scenario  # noqa: E402  (the scenario's container helpers and recorders)
-from ops_helpers import run_playbook, write_inventory  # noqa: E402
+from ops_helpers import molecule, run_playbook, write_inventory  # noqa: E402
 
 TYPES = ("stop", "kill", "container", "crash")
 TRIAL_SECONDS = 120
@@ -76,14 +76,6 @@ def _wait(predicate, timeout, what, interval=0.1):
             return value
         time.sleep(interval)
     raise TrialError("timed out after %.0f s waiting for %s" % (timeout, what))
-
-
-def molecule(*args):
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".cache", "collections"),
-               PATH=os.pathsep.join([os.path.dirname(sys.executable), "/usr/sbin", "/sbin",
-                                     os.environ.get("PATH", "")]))
-    subprocess.run([os.path.join(os.path.dirname(sys.executable), "molecule")] + list(args) + ["-s", "default"],
-                   cwd=REPO, env=env, check=True)
 
 
 def converge(inventory, overrides=None):

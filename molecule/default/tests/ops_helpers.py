@@ -34,6 +34,19 @@ def collections_path():
     return os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.path.join(PROJECT_DIR, ".cache", "collections")
 
 
+def molecule(*args):
+    """`molecule ARGS -s default` from the project directory; returns its seconds.
+
+    Raises CalledProcessError when molecule fails."""
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(),
+               PATH=os.pathsep.join([os.path.dirname(sys.executable), "/usr/sbin", "/sbin",
+                                     os.environ.get("PATH", "")]))
+    started = time.monotonic()
+    subprocess.run([os.path.join(os.path.dirname(sys.executable), "molecule")] + list(args) + ["-s", "default"],
+                   cwd=PROJECT_DIR, env=env, check=True)
+    return time.monotonic() - started
+
+
 def write_inventory(directory, molecule_file=None):
     """An inventory of the scenario's containers (docker connection) with its variables."""
     with open(molecule_file or os.path.join(SCENARIO_DIR, "molecule.yml")) as handle:
