@@ -609,7 +609,7 @@ class Checker(object):
                     LOG.warning("%s service %s from VS %s", "Disabling" if inhibit else "Removing",
                                 check.name, check.vs_name)
                     if not inhibit:
-                        # its pinned flows must not catch new connections on reused client ports
+                        # packets still pinned to it would go nowhere (UDP has no SYN to reschedule them)
                         self.flush_flows.add(vs_key(vs))
                 else:
                     LOG.info("%s service %s to VS %s", "Enabling" if inhibit else "Adding",
