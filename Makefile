@@ -33,7 +33,8 @@ host:
 venv: $(STAMP)
 $(STAMP): requirements.txt
 	@if ! $(PYTHON) -m venv --help >/dev/null 2>&1 || ! $(PYTHON) -c 'import ensurepip' 2>/dev/null; then \
-	  apt-get install -y -q python3-venv >/dev/null; fi
+	  apt-get install -y -q python3-venv >/dev/null 2>&1 \
+	    || { apt-get update -q >/dev/null && apt-get install -y -q python3-venv >/dev/null; }; fi
 	@test -x $(VENV)/bin/pip || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
 	@echo $(REQ_SHA) > $@
