@@ -9,6 +9,13 @@ STAMP := $(VENV)/.requirements.sha256
 REQ_SHA := $(shell sha256sum requirements.txt | cut -c1-16)
 COLLECTIONS := $(CURDIR)/.cache/collections
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+REPORTS := $(CURDIR)/build/reports
+# ansible-core releases: the one the venv pins, the oldest requires_ansible claims, the newest
+# (2.20 and later need Python >= 3.12: they run in a Debian 13 root with its Python 3.13).
+CORE_DEV := $(shell sed -n 's/^ansible-core==\([0-9]*\.[0-9]*\).*/\1/p' requirements.txt)
+CORE_OLDEST := 2.16
+CORE_NEWEST := 2.21
+CORE_MATRIX := 2.16 2.17 2.18 2.19 2.20 2.21
 
 export PATH := $(VENV)/bin:/usr/sbin:/sbin:$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
@@ -17,12 +24,13 @@ export PY_COLORS := 0
 export ANSIBLE_NOCOLOR := 1
 export MOLECULE_NO_LOG := false
 
-.PHONY: help test demo demo-down host venv collection lint sanity unit integration galaxy molecule bench clean
+.PHONY: help test demo demo-down host venv collection reports lint sanity compat matrix unit integration galaxy molecule bench clean
 
 help:
 	@echo "make demo       bring the seed topology up in local containers and deploy it"
 	@echo "make demo-down  remove it"
-	@echo "make test       run the whole suite: lint, sanity, unit, integration, galaxy, molecule"
+	@echo "make test       run the whole suite: lint, sanity, compat, unit, integration, galaxy, molecule"
+	@echo "make matrix     sanity and unit tests on every ansible-core release from $(CORE_OLDEST) to $(CORE_NEWEST)"
 	@echo "make bench      run the benchmarks (JSON under benchmarks/results/)"
 
 ## Host: Debian packages, Docker engine (started if none answers), test images.
@@ -44,26 +52,46 @@ collection:
 	@mkdir -p $(COLLECTIONS)/ansible_collections/lbha
 	@ln -sfn $(CURDIR) $(COLLECTIONS)/ansible_collections/lbha/cluster
 
+## Test reports of this run (JUnit XML, skipped suites), read by scripts/test-summary.py.
+reports:
+	@rm -rf $(REPORTS) && mkdir -p $(REPORTS)
+
 lint: venv collection
 	ansible-lint --profile production --offline
 
+## ansible-test sanity on the pinned ansible-core.
 sanity: venv
-	scripts/sanity.sh
+	scripts/core-test.sh $(CORE_DEV) sanity
+
+## Sanity and unit tests on the oldest and the newest ansible-core the collection claims.
+compat: venv host
+	scripts/core-test.sh $(CORE_OLDEST)
+	scripts/core-test.sh $(CORE_NEWEST)
+
+## Every ansible-core release from the oldest to the newest (not part of make test: time).
+matrix: venv host
+	@for v in $(CORE_MATRIX); do scripts/core-test.sh $$v; done
 
 unit: venv collection
-	pytest -q tests/unit
+	@mkdir -p $(REPORTS)
+	pytest -q -rs tests/unit --junitxml=$(REPORTS)/unit.xml
 
-## Integration tests in network namespaces (root, nft, ip); they say why when they skip.
+## Integration tests in network namespaces (root, nft, ip), the execution-environment build
+## context and ansible-runner; they say why when they skip.
 integration: venv
-	pytest -q -rs tests/integration
+	@mkdir -p $(REPORTS)
+	pytest -q -rs tests/integration --junitxml=$(REPORTS)/integration.xml
 
 galaxy: venv
 	scripts/galaxy-check.sh
 
 molecule: venv collection host
+	@mkdir -p $(REPORTS)
 	@for s in $(SCENARIOS); do \
-	  if [ "$$s" = ipvs ] && ! scripts/ipvs-scenario-available.sh; then \
+	  if [ "$$s" = ipvs ] && ! reason=$$(scripts/ipvs-scenario-available.sh 2>&1); then \
+	    echo "$$reason"; \
 	    echo "=== SKIPPED molecule scenario ipvs: this host cannot run its QEMU guests (reason above)"; \
+	    echo "molecule ipvs: $${reason#SKIP molecule ipvs: }" >> $(REPORTS)/skipped-suites.txt; \
 	    continue; \
 	  fi; \
 	  echo "=== molecule test -s $$s"; \
@@ -72,8 +100,8 @@ molecule: venv collection host
 	  echo "=== molecule scenario $$s passed in $$(( $$(date +%s) - start )) s"; \
 	done
 
-test: host venv lint sanity unit integration galaxy molecule
-	@echo "make test: all suites passed"
+test: reports host venv lint sanity compat unit integration galaxy molecule
+	@$(VENV)/bin/python scripts/test-summary.py $(REPORTS)
 
 demo: host venv collection
 	molecule create -s default

@@ -17,6 +17,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -87,11 +88,16 @@ def keepalived_test(text):
         f.write(text)
     try:
         t0 = time.perf_counter()
-        ok, messages, notes = keepalived.config_test(path, binary)
+        ok, messages, notes = keepalived.config_test(path, run_argv, binary)
         elapsed = time.perf_counter() - t0
     finally:
         os.unlink(path)
     return {"ran": True, "ok": ok, "seconds": round(elapsed, 3), "messages": messages[:2000], "notes": notes}
+
+
+def run_argv(argv):
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 def main():

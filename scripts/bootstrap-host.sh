@@ -20,8 +20,9 @@ DOCKERD_LOG=$ROOT/var/log/lbha-dockerd.log
 DOCKERD_TIMEOUT=${LBHA_DOCKERD_TIMEOUT:-60}
 
 # What the host itself needs: the engine and image build, the tools the tests call on the host
-# (iptables for the DOCKER-USER rule, nft/ipvsadm/keepalived for the integration tests).
-HOST_PACKAGES=(python3-venv docker.io debootstrap iptables keepalived nftables ipvsadm curl iproute2 ca-certificates)
+# (iptables for the DOCKER-USER rule, nft/ipvsadm/keepalived for the integration tests, shellcheck
+# for ansible-test sanity).
+HOST_PACKAGES=(python3-venv docker.io debootstrap iptables keepalived nftables ipvsadm curl iproute2 ca-certificates shellcheck)
 
 log() { printf 'bootstrap-host: %s\n' "$*"; }
 die() { printf 'bootstrap-host: error: %s\n' "$*" >&2; exit 1; }

@@ -3,7 +3,7 @@
 """Health checks with keepalived's semantics, and the nftables plane's checker daemon.
 
 On a director that uses the nftables plane, keepalived does VRRP only; this daemon
-(``/usr/lib/lbha-cluster/lbha-checker``, unit ``lbha-checker.service``) checks the real
+(``lbha_checkerd.py`` of the director role, unit ``lbha-checker.service``) checks the real
 servers of ``/etc/lbha/dataplane.json`` and programs the ``netdev`` table rendered by
 ``nft.py``.
 
@@ -41,31 +41,26 @@ tested without real time or network.
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-import argparse
 import hashlib
 import http.client
 import ipaddress
 import json
 import logging
 import os
-import shlex
 import signal
 import socket
 import ssl
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 
-from .nft import (DataplaneError, parse_fingerprint, render_ruleset, render_structure,
+from .nft import (DataplaneError, render_ruleset, render_structure,
                   render_update, server_id, tables_summary, validate_dataplane, vs_key, vs_table)
 
 LOG = logging.getLogger("lbha-checker")
 
 DEFAULT_CONFIG = "/etc/lbha/dataplane.json"
 DEFAULT_STATE = "/run/lbha/checker.json"
-DEFAULT_NFT = "/usr/sbin/nft"
 DRAIN_FILE = "drain.json"
 RETRY_APPLY_SECONDS = 5.0
 MAX_BODY = 16 * 1024 * 1024
@@ -140,27 +135,12 @@ def http_probe(host, port, timeout, urls, virtualhost=None, tls=False):
     return probe
 
 
-def misc_probe(command, timeout, dynamic=False):
-    argv = shlex.split(command)
+def make_probe(rs, check, misc_probe=None):
+    """Build the probe for one real server's check (``check`` already has defaults).
 
-    def probe():
-        try:
-            rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, timeout=timeout, check=False).returncode
-        except subprocess.TimeoutExpired:
-            return False, "Misc check to [%s] timed out" % command, None
-        except OSError as exc:
-            return False, "Misc check to [%s] could not run: %s" % (command, exc), None
-        if rc == 0:
-            return True, None, None
-        if dynamic and 2 <= rc <= 255:
-            return True, None, rc - 2
-        return False, "Misc check to [%s] exited with status %d" % (command, rc), None
-    return probe
-
-
-def make_probe(rs, check):
-    """Build the probe for one real server's check (``check`` already has defaults)."""
+    ``misc_probe(command, timeout, dynamic)`` builds MISC_CHECK probes: running a program is the
+    daemon's business (lbha_checkerd.py), so without it a MISC_CHECK is refused.
+    """
     if check is None:
         return lambda: (True, None, None)
     kind = check["type"]
@@ -172,7 +152,7 @@ def make_probe(rs, check):
     if kind in ("HTTP_GET", "SSL_GET"):
         urls = check.get("url") or [{"path": "/"}]
         return http_probe(host, port, timeout, urls, check.get("virtualhost"), tls=kind == "SSL_GET")
-    if kind == "MISC_CHECK":
+    if kind == "MISC_CHECK" and misc_probe is not None:
         return misc_probe(check["misc_path"], float(check.get("misc_timeout") or timeout),
                           bool(check.get("misc_dynamic")))
     raise DataplaneError("check type %r is not supported by lbha-checker" % kind)
@@ -387,32 +367,6 @@ class NftError(RuntimeError):
     pass
 
 
-class NftPlane(object):
-    """Runs ``nft``; ``run`` is injectable (``subprocess.run`` signature)."""
-
-    def __init__(self, nft=DEFAULT_NFT, run=subprocess.run):
-        self.nft = nft
-        self.run = run
-
-    def fingerprint(self, table):
-        res = self.run([self.nft, "-t", "list", "table", "netdev", table],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                       check=False)
-        if res.returncode != 0:
-            return None
-        return parse_fingerprint(res.stdout)
-
-    def load(self, text):
-        res = self.run([self.nft, "-f", "-"], input=text, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, universal_newlines=True, check=False)
-        if res.returncode != 0:
-            raise NftError((res.stderr or res.stdout or "nft exited with %d" % res.returncode).strip())
-
-    def delete_table(self, table):
-        self.run([self.nft, "delete", "table", "netdev", table], stdout=subprocess.PIPE,
-                 stderr=subprocess.PIPE, universal_newlines=True, check=False)
-
-
 def write_json_atomic(path, data):
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=".checker.", dir=directory)
@@ -517,13 +471,13 @@ def is_drained(drain, address, port):
 class Checker(object):
     """The daemon: health of every real server, the nftables table, the state file."""
 
-    def __init__(self, config_path=DEFAULT_CONFIG, state_path=DEFAULT_STATE, plane=None,
+    def __init__(self, plane, config_path=DEFAULT_CONFIG, state_path=DEFAULT_STATE,
                  clock=time.time, probe_factory=make_probe, drain_path=None):
         self.config_path = config_path
         self.state_path = state_path
         self.drain_path = drain_path or default_drain_path(config_path)
         self.drain = frozenset()
-        self.plane = plane or NftPlane()
+        self.plane = plane
         self.clock = clock
         self.probe_factory = probe_factory
         self.lock = threading.RLock()
@@ -768,76 +722,3 @@ class Checker(object):
         # The table stays loaded: forwarding goes on with the last good maps.
         LOG.info("Stopped; table netdev %s left in place", self.doc["table"])
         return 0
-
-
-class _JournalFormatter(logging.Formatter):
-    """Prefix records with syslog priorities when stderr goes to the journal."""
-    LEVELS = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
-
-    def format(self, record):
-        return "<%d>%s" % (self.LEVELS.get(record.levelno, 6), super(_JournalFormatter, self).format(record))
-
-
-def _setup_logging(verbose=False):
-    handler = logging.StreamHandler(sys.stderr)
-    if os.environ.get("JOURNAL_STREAM"):
-        handler.setFormatter(_JournalFormatter("%(message)s"))
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s lbha-checker: %(message)s"))
-    LOG.handlers[:] = [handler]
-    LOG.setLevel(logging.DEBUG if verbose else logging.INFO)
-    LOG.propagate = False
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="lbha-checker",
-        description="Health-check real servers and program the nftables DR plane (lbha.cluster).")
-    parser.add_argument("--config", default=DEFAULT_CONFIG, help="dataplane document (%(default)s)")
-    parser.add_argument("--state", default=DEFAULT_STATE, help="state file written on every change (%(default)s)")
-    parser.add_argument("--nft", default=DEFAULT_NFT, help="nft binary (%(default)s)")
-    parser.add_argument("--drain", default=None,
-                        help="drained real servers, read at start and on SIGHUP (default: %s beside "
-                             "the configuration)" % DRAIN_FILE)
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--once", action="store_true",
-                      help="validate the configuration, install the table, write the state file and exit")
-    mode.add_argument("--check-config", action="store_true",
-                      help="validate the configuration and print the ruleset; change nothing")
-    parser.add_argument("--verbose", action="store_true", help="log debug messages")
-    args = parser.parse_args(argv)
-    _setup_logging(args.verbose)
-
-    try:
-        doc, warnings = load_config(args.config)
-    except DataplaneError as exc:
-        LOG.error("Invalid configuration: %s", exc)
-        return 2
-    for w in warnings:
-        LOG.warning("%s", w)
-
-    drain_path = args.drain or default_drain_path(args.config)
-    try:
-        drain = load_drain(drain_path)
-    except DataplaneError as exc:
-        LOG.error("Invalid drain file: %s", exc)
-        return 2
-
-    previous, quorum = read_previous_state(args.state)
-    checker = Checker(args.config, args.state, plane=NftPlane(args.nft), drain_path=drain_path)
-    checker.set_drain(drain)
-    checker.configure(doc, previous, quorum)
-
-    if args.check_config:
-        sys.stdout.write(render_ruleset(doc, checker.compute_tables()))
-        return 0
-    if args.once:
-        try:
-            checker.apply(force=True)
-        except (NftError, OSError) as exc:
-            LOG.error("Cannot program nftables: %s", exc)
-            return 1
-        checker.write_state()
-        return 0
-    LOG.info("Starting with %d virtual server(s) from %s", len(doc["virtual_servers"]), args.config)
-    return checker.serve()

@@ -16,7 +16,6 @@ __metaclass__ = type
 
 import os
 import re
-import subprocess
 import tempfile
 
 HEADER = "# Managed by lbha.cluster - do not edit: changes are overwritten on the next run."
@@ -252,25 +251,15 @@ _SCRIPT_USER_RE = re.compile(r"^(\s*script_user\s+)\S+.*$", re.M)
 _USER_LINE_RE = re.compile(r"^\s*user\s+\S+.*\n", re.M)
 
 
-def _run(argv, timeout):
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        return -9, out.decode("utf-8", "replace"), err.decode("utf-8", "replace") + "\n(timed out)"
-    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-
-
 def _killed_by_sigterm(rc):
     return rc in (-15, 143)
 
 
-def config_test(path, binary="keepalived", timeout=60):
-    """Run ``keepalived -t -f path``.
+def config_test(path, run, binary="keepalived"):
+    """Run ``keepalived -t -f path`` through ``run(argv) -> (rc, stdout, stderr)``.
 
-    Returns ``(ok, messages, notes)``: ``messages`` is what keepalived printed (its config test
+    ``run`` is the caller's way of running a program (``AnsibleModule.run_command`` in a
+    module). Returns ``(ok, messages, notes)``: ``messages`` is what keepalived printed (its config test
     writes to stderr), ``notes`` explains any workaround used.
 
     keepalived before 2.2.8 kills itself with SIGTERM in a config test when a script runs as a
@@ -278,7 +267,7 @@ def config_test(path, binary="keepalived", timeout=60):
     has already resolved the user, so on that exit the test is repeated on a copy with
     ``script_user root`` and no per-script ``user``, which checks everything else.
     """
-    rc, out, err = _run([binary, "-t", "-f", path], timeout)
+    rc, out, err = run([binary, "-t", "-f", path])
     notes = []
     if _killed_by_sigterm(rc) and not err.strip():
         with open(path) as f:
@@ -288,7 +277,7 @@ def config_test(path, binary="keepalived", timeout=60):
         try:
             with os.fdopen(fd, "w") as f:
                 f.write(copy_text)
-            rc, out, err = _run([binary, "-t", "-f", tmp], timeout)
+            rc, out, err = run([binary, "-t", "-f", tmp])
             err = err.replace(tmp, path)
         finally:
             os.unlink(tmp)

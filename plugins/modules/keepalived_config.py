@@ -308,7 +308,7 @@ def main():
                 binary = module.get_bin_path("keepalived", opt_dirs=["/usr/sbin", "/sbin"]) \
                     if p["validate"] else None
                 if binary:
-                    ok, messages, notes = config_test(tmp, binary)
+                    ok, messages, notes = config_test(tmp, module.run_command, binary)
                     for n in notes:
                         module.warn(n)
                     if not ok:

@@ -268,11 +268,11 @@ class Topology(object):
             os.replace(self.config_path(d) + ".tmp", self.config_path(d))
 
     def start_checkers(self):
-        env = dict(os.environ, LBHA_CLUSTER_LIB=os.path.join(self.tmp, "lib"))
+        env = dict(os.environ, PYTHONPATH=os.path.join(self.tmp, "lib"))
         for d in self.directors:
             log = open(os.path.join(self.tmp, "%s.log" % d), "w")
             self.procs["checker-" + d] = self.popen(
-                d, PYTHON, os.path.join(REPO, "roles", "director", "files", "lbha-checker"),
+                d, PYTHON, os.path.join(REPO, "roles", "director", "files", "lbha_checkerd.py"),
                 "--config", self.config_path(d), "--state", self.state_path(d),
                 "--nft", shutil.which("nft"), env=env, stdout=log, stderr=subprocess.STDOUT)
             log.close()

@@ -34,3 +34,24 @@ _COLLECTIONS_ROOT = _install_collection_path()
 @pytest.fixture(scope="session")
 def repo_root() -> str:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def checkerd():
+    """The nftables plane's daemon program (roles/director/files/lbha_checkerd.py).
+
+    On a director it sits beside the package ``lbha_cluster`` (the collection's module_utils);
+    here that name is given the very modules the tests import, so classes are shared.
+    """
+    import importlib
+    import importlib.util
+
+    package = importlib.import_module("ansible_collections.lbha.cluster.plugins.module_utils")
+    sys.modules.setdefault("lbha_cluster", package)
+    for name in ("model", "nft", "checker"):
+        sys.modules.setdefault("lbha_cluster." + name, importlib.import_module(package.__name__ + "." + name))
+    path = os.path.join(REPO_ROOT, "roles", "director", "files", "lbha_checkerd.py")
+    spec = importlib.util.spec_from_file_location("lbha_checkerd", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -135,8 +135,8 @@ def test_quorum_rule(up, alive, quorum, hyst, expected):
 
 def daemon(doc, probes, tmp_path, plane=None, clock=None, previous=None, quorum=None):
     docv, _unused = nft.validate_dataplane(doc)
-    c = checker.Checker(str(tmp_path / "dp.json"), str(tmp_path / "state.json"),
-                        plane=plane or FakePlane(), clock=clock or Clock(),
+    c = checker.Checker(plane or FakePlane(), str(tmp_path / "dp.json"), str(tmp_path / "state.json"),
+                        clock=clock or Clock(),
                         probe_factory=lambda rs, check: probes[rs["address"]])
     c.configure(docv, previous, quorum)
     return c
@@ -349,11 +349,11 @@ def test_http_probe_status_and_digest(http_server):
     assert http_server.hosts[-1] == "127.0.0.1:%d" % port
 
 
-def test_misc_probe(tmp_path):
-    assert checker.misc_probe("true", 2)()[0] is True
-    assert checker.misc_probe("false", 2)()[0] is False
-    assert checker.misc_probe("sh -c 'exit 9'", 2, dynamic=True)() == (True, None, 7)
-    ok, err, _unused = checker.misc_probe(str(tmp_path / "missing"), 2)()
+def test_misc_probe(tmp_path, checkerd):
+    assert checkerd.misc_probe("true", 2)()[0] is True
+    assert checkerd.misc_probe("false", 2)()[0] is False
+    assert checkerd.misc_probe("sh -c 'exit 9'", 2, dynamic=True)() == (True, None, 7)
+    ok, err, _unused = checkerd.misc_probe(str(tmp_path / "missing"), 2)()
     assert not ok and "could not run" in err
 
 
@@ -371,24 +371,32 @@ def test_normalize_check_fills_defaults_and_rejects_bad_input():
 
 # -- command line ------------------------------------------------------------------------------
 
-def test_check_config_prints_the_ruleset(tmp_path, capsys):
+def test_misc_check_needs_the_daemons_probe(checkerd):
+    check = {"type": "MISC_CHECK", "misc_path": "/bin/true", "misc_timeout": 2, "misc_dynamic": False,
+             "connect_timeout": 5}
+    with pytest.raises(nft.DataplaneError, match="MISC_CHECK"):
+        checker.make_probe({"address": "1.1.1.3", "port": 80}, check)
+    assert checkerd.probe_factory({"address": "1.1.1.3", "port": 80}, check)()[0] is True
+
+
+def test_check_config_prints_the_ruleset(tmp_path, capsys, checkerd):
     cfg = tmp_path / "dp.json"
     cfg.write_text(json.dumps(doc_dict()))
-    assert checker.main(["--check-config", "--config", str(cfg), "--state", str(tmp_path / "s.json")]) == 0
+    assert checkerd.main(["--check-config", "--config", str(cfg), "--state", str(tmp_path / "s.json")]) == 0
     out = capsys.readouterr().out
     assert "table netdev lbha {" in out and "add element netdev lbha buckets_tcp_1_1_1_111_80" in out
     assert not (tmp_path / "s.json").exists()
 
 
-def test_invalid_config_exits_2(tmp_path, capsys):
+def test_invalid_config_exits_2(tmp_path, capsys, checkerd):
     cfg = tmp_path / "dp.json"
     cfg.write_text(json.dumps(dict(doc_dict(), seed="x")))
-    assert checker.main(["--check-config", "--config", str(cfg)]) == 2
+    assert checkerd.main(["--check-config", "--config", str(cfg)]) == 2
     assert "seed: expected an integer" in capsys.readouterr().err
-    assert checker.main(["--check-config", "--config", str(tmp_path / "missing.json")]) == 2
+    assert checkerd.main(["--check-config", "--config", str(tmp_path / "missing.json")]) == 2
 
 
-def test_once_installs_through_nft_and_writes_state(tmp_path):
+def test_once_installs_through_nft_and_writes_state(tmp_path, checkerd):
     cfg = tmp_path / "dp.json"
     cfg.write_text(json.dumps(doc_dict()))
     fake_nft = tmp_path / "nft"
@@ -397,16 +405,16 @@ def test_once_installs_through_nft_and_writes_state(tmp_path):
                         % (log, log))
     fake_nft.chmod(0o755)
     state = tmp_path / "state.json"
-    assert checker.main(["--once", "--config", str(cfg), "--state", str(state), "--nft", str(fake_nft)]) == 0
+    assert checkerd.main(["--once", "--config", str(cfg), "--state", str(state), "--nft", str(fake_nft)]) == 0
     text = log.read_text()
     assert "-t list table netdev lbha" in text and "-f -" in text and "delete table netdev lbha" in text
     assert json.loads(state.read_text())["virtual_servers"][0]["real_servers"][0]["healthy"] is True
 
 
-def test_nft_plane_reports_errors(tmp_path):
+def test_nft_plane_reports_errors(tmp_path, checkerd):
     def run(argv, **kw):
         return subprocess.CompletedProcess(argv, 1, stdout="", stderr="Error: syntax error")
-    plane = checker.NftPlane("/usr/sbin/nft", run=run)
+    plane = checkerd.NftPlane("/usr/sbin/nft", run=run)
     assert plane.fingerprint("lbha") is None
     with pytest.raises(checker.NftError, match="syntax error"):
         plane.load("bogus")

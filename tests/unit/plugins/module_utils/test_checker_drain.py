@@ -32,7 +32,7 @@ def make_daemon(tmp_path, doc=None, drain=None):
     cfg.write_text(json.dumps(doc or doc_dict()))
     if drain is not None:
         (tmp_path / "drain.json").write_text(json.dumps(drain))
-    c = checker.Checker(str(cfg), str(tmp_path / "state.json"), plane=FakePlane(), clock=Clock(),
+    c = checker.Checker(FakePlane(), str(cfg), str(tmp_path / "state.json"), clock=Clock(),
                         probe_factory=lambda rs, check: ok)
     c.start_threads = lambda: None      # no real threads in a unit test
     c.set_drain(checker.load_drain(c.drain_path))
@@ -137,19 +137,19 @@ def test_draining_every_server_loses_quorum_and_uses_the_sorry_server(tmp_path):
     assert bucket_counts(c) == {nft.server_id("1.1.1.5"): 251}
 
 
-def test_main_refuses_an_invalid_drain_file(tmp_path):
+def test_main_refuses_an_invalid_drain_file(tmp_path, checkerd):
     cfg = tmp_path / "dataplane.json"
     cfg.write_text(json.dumps(doc_dict()))
     (tmp_path / "drain.json").write_text(json.dumps({"drain": ["nope"]}))
-    assert checker.main(["--config", str(cfg), "--state", str(tmp_path / "s.json"), "--check-config"]) == 2
+    assert checkerd.main(["--config", str(cfg), "--state", str(tmp_path / "s.json"), "--check-config"]) == 2
 
 
-def test_main_check_config_renders_without_the_drained_server(tmp_path, capsys):
+def test_main_check_config_renders_without_the_drained_server(tmp_path, capsys, checkerd):
     cfg = tmp_path / "dataplane.json"
     cfg.write_text(json.dumps(doc_dict()))
     drain = tmp_path / "elsewhere.json"
     drain.write_text(json.dumps({"drain": ["1.1.1.4"]}))
-    assert checker.main(["--config", str(cfg), "--state", str(tmp_path / "s.json"),
+    assert checkerd.main(["--config", str(cfg), "--state", str(tmp_path / "s.json"),
                          "--drain", str(drain), "--check-config"]) == 0
     out = capsys.readouterr().out
     assert "0x%08x" % WEB1 in out

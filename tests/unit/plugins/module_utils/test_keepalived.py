@@ -8,6 +8,7 @@ import copy
 import os
 import pwd
 import shutil
+import subprocess
 
 import pytest
 import yaml
@@ -158,6 +159,11 @@ def test_full_feature_render():
 # ---------------------------------------------------------------------------------------------
 # keepalived -t
 
+def run_argv(argv):
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
 def _runner_for(tmp_path, conf_text):
     """A keepalived command that can test ``conf_text``: eth0 must exist, so use a private
     network namespace with a veth called eth0 when this host has none."""
@@ -190,7 +196,7 @@ def test_golden_passes_keepalived_config_test(tmp_path, name):
     text = _testable(golden(name))
     path = tmp_path / name
     path.write_text(text)
-    ok, messages, notes = keepalived.config_test(str(path), _runner_for(tmp_path, text))
+    ok, messages, notes = keepalived.config_test(str(path), run_argv, _runner_for(tmp_path, text))
     assert ok, messages
 
 
@@ -199,7 +205,7 @@ def test_keepalived_config_test_reports_errors(tmp_path):
     text = _testable(golden("lb1.conf")).replace("advert_int 1", "advert_intx 1")
     path = tmp_path / "bad.conf"
     path.write_text(text)
-    ok, messages, _unused = keepalived.config_test(str(path), _runner_for(tmp_path, text))
+    ok, messages, _unused = keepalived.config_test(str(path), run_argv, _runner_for(tmp_path, text))
     assert not ok
     assert "advert_intx" in messages
 
@@ -216,7 +222,7 @@ def test_keepalived_config_test_large(tmp_path):
     text = _testable(keepalived.render(m))
     path = tmp_path / "big.conf"
     path.write_text(text)
-    ok, messages, _unused = keepalived.config_test(str(path), _runner_for(tmp_path, text))
+    ok, messages, _unused = keepalived.config_test(str(path), run_argv, _runner_for(tmp_path, text))
     assert ok, messages
 
 
@@ -226,7 +232,7 @@ def test_config_test_with_fake_binary(tmp_path):
     fake.chmod(0o755)
     conf = tmp_path / "k.conf"
     conf.write_text("global_defs {\n}\n")
-    ok, messages, notes = keepalived.config_test(str(conf), str(fake))
+    ok, messages, notes = keepalived.config_test(str(conf), run_argv, str(fake))
     assert not ok and "Unknown keyword 'bogus'" in messages and notes == []
 
 
@@ -238,7 +244,7 @@ def test_config_test_retries_after_self_termination(tmp_path):
     fake.chmod(0o755)
     conf = tmp_path / "k.conf"
     conf.write_text("global_defs {\n    script_user keepalived_script\n}\n")
-    ok, messages, notes = keepalived.config_test(str(conf), str(fake))
+    ok, messages, notes = keepalived.config_test(str(conf), run_argv, str(fake))
     assert ok, messages
     assert notes and "2.2.8" in notes[0]
     assert "keepalived_script" in conf.read_text()  # the file itself is untouched

@@ -1,7 +1,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """module_utils/status.py against outputs captured from iproute2 and nftables on Linux, and the
 notify hook that writes the VRRP state files."""
+from __future__ import (absolute_import, division, print_function)
 from __future__ import annotations
+__metaclass__ = type
 
 import json
 import os

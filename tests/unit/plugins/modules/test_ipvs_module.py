@@ -1,6 +1,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """lbha.cluster.ipvs against fake_ipvsadm.py, a simulated kernel table with ipvsadm 1.31's formats."""
+from __future__ import (absolute_import, division, print_function)
 from __future__ import annotations
+__metaclass__ = type
 
 import os
 import subprocess

@@ -1,0 +1,154 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""lbha-checker: the nftables plane's daemon on an lbha.cluster director.
+
+The health-check state machine, the tables and the documents are the collection's model
+(``module_utils``, installed beside this file as the package ``lbha_cluster``); this program
+adds what only a process does: running ``nft`` and MISC_CHECK programs, logging to the journal,
+and the command line. The unit ``lbha-checker.service`` runs
+``python3 /usr/lib/lbha-cluster/lbha_checkerd.py --config ... --state ...``.
+"""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import argparse
+import functools
+import logging
+import os
+import shlex
+import subprocess
+import sys
+
+from lbha_cluster.checker import (DEFAULT_CONFIG, DEFAULT_STATE, DRAIN_FILE, LOG, Checker, NftError,
+                                  default_drain_path, load_config, load_drain, make_probe,
+                                  read_previous_state)
+from lbha_cluster.nft import DataplaneError, parse_fingerprint, render_ruleset
+
+DEFAULT_NFT = "/usr/sbin/nft"
+
+
+def misc_probe(command, timeout, dynamic=False):
+    """A MISC_CHECK: ``command`` exits 0 (up), 2..255 with ``dynamic`` (up, weight code - 2)."""
+    argv = shlex.split(command)
+
+    def probe():
+        try:
+            rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, timeout=timeout, check=False).returncode
+        except subprocess.TimeoutExpired:
+            return False, "Misc check to [%s] timed out" % command, None
+        except OSError as exc:
+            return False, "Misc check to [%s] could not run: %s" % (command, exc), None
+        if rc == 0:
+            return True, None, None
+        if dynamic and 2 <= rc <= 255:
+            return True, None, rc - 2
+        return False, "Misc check to [%s] exited with status %d" % (command, rc), None
+    return probe
+
+
+probe_factory = functools.partial(make_probe, misc_probe=misc_probe)
+
+
+class NftPlane(object):
+    """Runs ``nft``; ``run`` is injectable (``subprocess.run`` signature)."""
+
+    def __init__(self, nft=DEFAULT_NFT, run=subprocess.run):
+        self.nft = nft
+        self.run = run
+
+    def fingerprint(self, table):
+        res = self.run([self.nft, "-t", "list", "table", "netdev", table],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                       check=False)
+        if res.returncode != 0:
+            return None
+        return parse_fingerprint(res.stdout)
+
+    def load(self, text):
+        res = self.run([self.nft, "-f", "-"], input=text, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True, check=False)
+        if res.returncode != 0:
+            raise NftError((res.stderr or res.stdout or "nft exited with %d" % res.returncode).strip())
+
+    def delete_table(self, table):
+        self.run([self.nft, "delete", "table", "netdev", table], stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, universal_newlines=True, check=False)
+
+
+class _JournalFormatter(logging.Formatter):
+    """Prefix records with syslog priorities when stderr goes to the journal."""
+    LEVELS = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+    def format(self, record):
+        return "<%d>%s" % (self.LEVELS.get(record.levelno, 6), super(_JournalFormatter, self).format(record))
+
+
+def _setup_logging(verbose=False):
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get("JOURNAL_STREAM"):
+        handler.setFormatter(_JournalFormatter("%(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s lbha-checker: %(message)s"))
+    LOG.handlers[:] = [handler]
+    LOG.setLevel(logging.DEBUG if verbose else logging.INFO)
+    LOG.propagate = False
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="lbha-checker",
+        description="Health-check real servers and program the nftables DR plane (lbha.cluster).")
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="dataplane document (%(default)s)")
+    parser.add_argument("--state", default=DEFAULT_STATE, help="state file written on every change (%(default)s)")
+    parser.add_argument("--nft", default=DEFAULT_NFT, help="nft binary (%(default)s)")
+    parser.add_argument("--drain", default=None,
+                        help="drained real servers, read at start and on SIGHUP (default: %s beside "
+                             "the configuration)" % DRAIN_FILE)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true",
+                      help="validate the configuration, install the table, write the state file and exit")
+    mode.add_argument("--check-config", action="store_true",
+                      help="validate the configuration and print the ruleset; change nothing")
+    parser.add_argument("--verbose", action="store_true", help="log debug messages")
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+
+    try:
+        doc, warnings = load_config(args.config)
+    except DataplaneError as exc:
+        LOG.error("Invalid configuration: %s", exc)
+        return 2
+    for w in warnings:
+        LOG.warning("%s", w)
+
+    drain_path = args.drain or default_drain_path(args.config)
+    try:
+        drain = load_drain(drain_path)
+    except DataplaneError as exc:
+        LOG.error("Invalid drain file: %s", exc)
+        return 2
+
+    previous, quorum = read_previous_state(args.state)
+    checker = Checker(NftPlane(args.nft), args.config, args.state, probe_factory=probe_factory,
+                      drain_path=drain_path)
+    checker.set_drain(drain)
+    checker.configure(doc, previous, quorum)
+
+    if args.check_config:
+        sys.stdout.write(render_ruleset(doc, checker.compute_tables()))
+        return 0
+    if args.once:
+        try:
+            checker.apply(force=True)
+        except (NftError, OSError) as exc:
+            LOG.error("Cannot program nftables: %s", exc)
+            return 1
+        checker.write_state()
+        return 0
+    LOG.info("Starting with %d virtual server(s) from %s", len(doc["virtual_servers"]), args.config)
+    return checker.serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
