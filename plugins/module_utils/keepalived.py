@@ -232,7 +232,7 @@ def render(model, mask=False):
             _virtual_server(w, vs)
     elif model.get("virtual_servers"):
         w.line()
-        w.line("# Virtual servers: forwarded by lbha-checker through nftables (see /etc/lbha/dataplane.json).")
+        w.line("# Virtual servers: forwarded by lbha-checker through nftables (see /etc/lbha/cluster.json).")
     return "\n".join(w.lines) + "\n"
 
 

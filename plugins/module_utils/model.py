@@ -10,7 +10,6 @@ Entry points:
 
 * :func:`normalize` - one director's view of the cluster (what ``keepalived_config`` renders);
 * :func:`validate_cluster` - every director at once (what ``cluster_validate`` checks);
-* :func:`dataplane_document` - ``/etc/lbha/dataplane.json`` for the nftables plane;
 * :func:`virtual_services` / :func:`vips` - light helpers over the *raw* definition.
 
 Every problem is collected (not only the first) and reported by :class:`ValidationError` as
@@ -21,19 +20,17 @@ reference of the input and docs/internals.md of the normalised output.
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-import copy
 import ipaddress
 import re
 import zlib
 
 DEFAULT_NOTIFY_SCRIPT = "/usr/lib/lbha-cluster/notify"
 DEFAULT_SCRIPT_USER = "keepalived_script"
-DEFAULT_BUCKETS = 251
-DEFAULT_FLOW_TIMEOUT = 300
-DEFAULT_TABLE = "lbha"
 DATAPLANES = ("ipvs", "nftables")
 
 LB_ALGOS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos")
+# schedulers the nftables plane serves as weighted hashing (it has no connection counts)
+NFT_APPROXIMATED_ALGOS = ("lc", "wlc", "lblc", "lblcr", "dh", "sed", "nq", "fo", "ovf", "twos")
 LB_KINDS = ("DR", "NAT", "TUN")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 AUTH_TYPES = ("PASS", "AH")
@@ -871,6 +868,9 @@ def _virtual_server(ctx, raw, idx, vip_index, real_server_hosts, dataplane, dire
             ctx.error(path + ".protocol", "SCTP is not supported by the nftables plane (TCP or UDP)")
         if ip is not None and ip.version != 4:
             ctx.error(path + ".address", "the nftables plane forwards IPv4 only")
+        if out["lb_algo"] in NFT_APPROXIMATED_ALGOS:
+            ctx.warn(path + ".lb_algo", "%s needs connection counting, which the nftables plane does not have; "
+                     "it is served as weighted hashing (wrr)" % out["lb_algo"])
 
     sorry = raw.get("sorry_server")
     out["sorry_server"] = None
@@ -1150,19 +1150,6 @@ def default_seed(model):
     """The nftables hash seed: crc32 of the sorted VRRP instance names (same on all directors)."""
     names = sorted(inst["name"] for inst in model.get("vrrp_instances") or [])
     return zlib.crc32(("lbha:" + ",".join(names)).encode("utf-8")) & 0xFFFFFFFF
-
-
-def dataplane_document(model, seed=None, buckets=DEFAULT_BUCKETS, flow_timeout=DEFAULT_FLOW_TIMEOUT,
-                       table=DEFAULT_TABLE):
-    """The ``/etc/lbha/dataplane.json`` document for the nftables plane (docs/internals.md)."""
-    return {
-        "plane": "nftables",
-        "seed": default_seed(model) if seed is None else int(seed),
-        "table": table,
-        "buckets": int(buckets),
-        "flow_timeout": int(flow_timeout),
-        "virtual_servers": copy.deepcopy(model["virtual_servers"]),
-    }
 
 
 def secrets(model_or_cluster):

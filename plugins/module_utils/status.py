@@ -8,13 +8,13 @@ module's result.
 
 Sources:
 
-* ``/run/lbha/vrrp/<instance>.state``: one line ``MASTER|BACKUP|FAULT|STOP``, written by the
+* the host document (``/etc/lbha/cluster.json``, ``hostdoc.py``): the plane, the instances and
+  their VIPs, the drained real servers, and where everything else is - never guessed;
+* ``<vrrp_state_dir>/<instance>.state``: one line ``MASTER|BACKUP|FAULT|STOP``, written by the
   keepalived ``notify`` hook (``/usr/lib/lbha-cluster/notify``) on every transition;
 * ``ip -j addr show``: which VIPs this host holds, on which interface and label;
-* ``/etc/keepalived/keepalived.conf``: the instances and their ``virtual_ipaddress`` blocks,
-  when the VIPs are not given explicitly;
 * the IPVS table (``ipvs.py`` parses ``ipvsadm``), or on the nftables plane the checker's
-  state file ``/run/lbha/checker.json`` and the counters of ``nft -j list table netdev lbha``.
+  state file and the counters of ``nft -j list table netdev <table>``.
 """
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
@@ -26,10 +26,9 @@ import re
 from .nft import vs_name
 
 VRRP_STATES = ("MASTER", "BACKUP", "FAULT", "STOP")
-DEFAULT_STATE_DIR = "/run/lbha/vrrp"
-DEFAULT_CHECKER_STATE = "/run/lbha/checker.json"
-DEFAULT_KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
-DEFAULT_NFT_TABLE = "lbha"
+# The checker rewrites its state file at least every 5 s (checker.HEARTBEAT_SECONDS): older
+# than this, it is no longer looking after the table.
+CHECKER_STALE_SECONDS = 20.0
 # notify passes keepalived's instance name; the file name keeps it readable but safe.
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.@-]")
 
@@ -104,64 +103,6 @@ def _same_address(a, b):
         return ipaddress.ip_address(a) == ipaddress.ip_address(b)
     except ValueError:
         return False
-
-
-# --------------------------------------------------------------------------------------------
-# keepalived.conf (tolerant: only vrrp_instance names and virtual_ipaddress blocks)
-
-_TOKEN_RE = re.compile(r'"[^"]*"|\{|\}|[^\s{}"]+')
-
-
-def _tokens(text):
-    lines = []
-    for raw in (text or "").splitlines():
-        line = raw.split("#", 1)[0].split("!", 1)[0]
-        toks = _TOKEN_RE.findall(line)
-        if toks:
-            lines.append(toks)
-    return lines
-
-
-def parse_keepalived_vips(text):
-    """``{instance: [vip, ...]}`` from the ``vrrp_instance`` blocks of keepalived.conf.
-
-    ``virtual_ipaddress`` and ``virtual_ipaddress_excluded`` both count; per entry only the
-    address is kept (``1.1.1.111/24 dev eth0 label eth0:1`` -> ``1.1.1.111``). Unparseable
-    entries are skipped, never fatal.
-    """
-    result = {}
-    stack = []          # block names, "vrrp_instance" for an instance
-    instance = None
-    for toks in _tokens(text):
-        entry_start = True
-        for i, tok in enumerate(toks):
-            if tok == "{":
-                name = toks[i - 1] if i > 0 else ""
-                if not stack and i >= 2 and toks[i - 2] == "vrrp_instance":
-                    instance = toks[i - 1].strip('"')
-                    result.setdefault(instance, [])
-                    name = "vrrp_instance"
-                stack.append(name)
-                entry_start = True
-                continue
-            if tok == "}":
-                if stack:
-                    stack.pop()
-                if not stack:
-                    instance = None
-                entry_start = True
-                continue
-            in_vips = (instance is not None and len(stack) == 2
-                       and stack[1] in ("virtual_ipaddress", "virtual_ipaddress_excluded"))
-            if in_vips and entry_start:
-                try:
-                    addr = _addr_only(tok)
-                except ValueError:
-                    addr = None
-                if addr and addr not in result[instance]:
-                    result[instance].append(addr)
-            entry_start = False
-    return result
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,7 +210,7 @@ def checker_virtual_servers(checker, counters=None):
                 continue
             item["real_servers"].append({
                 "address": rs.get("address"), "port": rs.get("port"), "forward": "DR",
-                "weight": rs.get("weight"), "healthy": bool(rs.get("healthy")),
+                "weight": rs.get("weight"), "healthy": bool(rs.get("healthy")), "drained": bool(rs.get("drained")),
                 "since": rs.get("since"), "last_error": rs.get("last_error"),
                 "buckets": rs.get("buckets"),
                 "active_conn": None, "inactive_conn": None, "conns": None,
@@ -282,60 +223,79 @@ def checker_virtual_servers(checker, counters=None):
 # the report
 
 
-def vrrp_instances(state_files, instance_vips, vip_status):
-    """Merge state files with VIP ownership.
+def vrrp_instances(state_files, instances, vip_status):
+    """The VRRP state of each instance of the host document.
 
     ``state_files``: ``{instance: state or None}`` from the state directory;
-    ``instance_vips``: ``{instance: [vip]}`` from keepalived.conf (may be empty);
+    ``instances``: ``hostdoc.instances(doc)`` (name, VIPs, VRID, configured priority);
     ``vip_status``: the output of :func:`vip_ownership`.
 
     An instance with a readable state file reports it (``state_source: file``). Otherwise its
     state is inferred from its VIPs (``state_source: vip``): all held -> MASTER, none ->
-    BACKUP, some -> FAULT (a split that keepalived would not leave). Without state file and
-    known VIPs the state is None (``state_source: none``).
+    BACKUP, some -> FAULT (a split that keepalived would not leave).
     """
     held = {v["address"]: v["held"] for v in vip_status}
-    names = sorted(set(state_files) | set(instance_vips))
     out = []
-    for name in names:
+    for inst in instances:
+        name, vips = inst["name"], list(inst["vips"])
+        entry = {"name": name, "vips": vips, "virtual_router_id": inst.get("virtual_router_id"),
+                 "priority": inst.get("priority"), "nopreempt": bool(inst.get("nopreempt"))}
         state = state_files.get(name)
-        vips = instance_vips.get(name) or []
         if state:
-            out.append({"name": name, "state": state, "state_source": "file", "vips": vips})
-            continue
-        known = [held[v] for v in vips if v in held]
-        if known:
-            if all(known):
-                state = "MASTER"
-            elif not any(known):
-                state = "BACKUP"
-            else:
-                state = "FAULT"
-            out.append({"name": name, "state": state, "state_source": "vip", "vips": vips})
+            entry.update(state=state, state_source="file")
         else:
-            out.append({"name": name, "state": None, "state_source": "none", "vips": vips})
+            known = [held[v] for v in vips if v in held]
+            if known and all(known):
+                state = "MASTER"
+            elif known and not any(known):
+                state = "BACKUP"
+            elif known:
+                state = "FAULT"
+            entry.update(state=state, state_source="vip" if known else "none")
+        out.append(entry)
     return out
 
 
-def choose_dataplane(ipvs_services, proc_ip_vs, nft_table_exists, checker_state_exists):
-    """``ipvs`` when the kernel has IPVS and it lists services; else ``nftables`` when the
-    lbha netdev table or the checker state exists; else ``none``."""
-    if proc_ip_vs and ipvs_services:
-        return "ipvs"
-    if nft_table_exists or checker_state_exists:
-        return "nftables"
-    return "none"
+def mark_drained(virtual_servers, is_drained):
+    """Set each real server's ``drained`` from the document's administrative state (ipvs plane)."""
+    for vs in virtual_servers:
+        for rs in vs.get("real_servers") or []:
+            rs["drained"] = bool(rs.get("address") and rs.get("port") is not None
+                                 and is_drained(rs["address"], rs["port"]))
+    return virtual_servers
 
 
-def build_report(dataplane, vrrp, vips, virtual_servers, keepalived):
-    """The info module's result (everything but ``changed``)."""
+def checker_liveness(checker, now, pid_alive, table_loaded):
+    """Whether the nftables checker looks after the table: ``{pid, updated, age, alive, table_loaded}``.
+
+    ``alive`` needs a state file written less than CHECKER_STALE_SECONDS ago by a process that
+    still exists (``pid_alive(pid)``).
+    """
+    pid = checker.get("pid") if checker else None
+    updated = checker.get("updated") if checker else None
+    age = round(now - updated, 1) if isinstance(updated, (int, float)) else None
+    alive = bool(isinstance(pid, int) and pid_alive(pid) and age is not None and age < CHECKER_STALE_SECONDS)
+    return {"pid": pid, "updated": updated, "age": age, "alive": alive, "table_loaded": bool(table_loaded)}
+
+
+def build_report(document, vrrp, vips, virtual_servers, keepalived, checker=None):
+    """The info module's result (everything but ``changed``).
+
+    ``document``: the host document, or None on a host that has none (not a director of this
+    collection, or not converged yet): then ``deployed`` is false and the plane ``none``.
+    """
     masters = [i["name"] for i in vrrp if i["state"] == "MASTER"]
     return {
-        "dataplane": dataplane,
+        "deployed": document is not None,
+        "director": document.get("director") if document else None,
+        "dataplane": document["plane"] if document else "none",
+        "drained": list(document["drained"]) if document else [],
+        "services": dict(document["services"]) if document else None,
         "vrrp_instances": vrrp,
         "vips": vips,
         "virtual_servers": virtual_servers,
         "keepalived": keepalived,
+        "checker": checker,
         "master": bool(masters),
         "master_instances": masters,
         "holds_vips": [v["address"] for v in vips if v["held"]],

@@ -7,7 +7,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: keepalived_config
-short_description: Render, validate and install keepalived.conf for one director of an lbha cluster
+short_description: Render, validate and install keepalived.conf and the host document of one director
 version_added: 0.1.0
 description:
   - Validates the cluster definition for this director (every error names the field and the
@@ -15,9 +15,13 @@ description:
     C(vrrp_sync_group) and, with the C(ipvs) data plane, C(virtual_server)/C(real_server) with
     C(TCP_CHECK), C(HTTP_GET), C(SSL_GET) or C(MISC_CHECK)), tests it with C(keepalived -t)
     and replaces the live file atomically, keeping a backup.
-  - With the C(nftables) data plane, also writes the plane's document (C(dataplane_dest)) that
-    the C(lbha-checker) service reads.
-  - Nothing is written when validation or C(keepalived -t) fails.
+  - Writes the director's host document (O(document), JSON, mode C(0600)) - the plane, the
+    normalised model, the paths and the administrative state (drained real servers) - which the
+    nftables checker, M(lbha.cluster.lbha_info), M(lbha.cluster.drain) and the operations
+    playbooks read. The administrative state of the existing document is kept; only
+    M(lbha.cluster.drain) changes it. A drained real server is rendered with weight C(0).
+  - Nothing is written when validation or C(keepalived -t) fails. Files are given their mode
+    and owner before they are renamed into place.
 author:
   - lbha.cluster maintainers (@lbha)
 extends_documentation_fragment:
@@ -28,7 +32,7 @@ attributes:
     description: Validates and renders, reports what would change, writes nothing and does not run C(keepalived -t).
   diff_mode:
     support: full
-    description: Before and after of C(keepalived.conf) (and of the nftables document); C(auth_pass) values are shown as C(********).
+    description: Before and after of C(keepalived.conf) and of the host document; C(auth_pass) values are shown as C(********).
   platform:
     support: full
     platforms: posix
@@ -45,12 +49,26 @@ options:
     description: Path of keepalived's configuration file.
     type: path
     default: /etc/keepalived/keepalived.conf
-  dataplane_dest:
-    description:
-      - Path of the nftables plane's document (JSON). Written only with C(dataplane=nftables);
-        left alone otherwise.
+  document:
+    description: Path of the host document.
     type: path
-    default: /etc/lbha/dataplane.json
+    default: /etc/lbha/cluster.json
+  vrrp_state_dir:
+    description: Directory where the notify hook records each instance's VRRP state (recorded in the document).
+    type: path
+    default: /run/lbha/vrrp
+  checker_state:
+    description: Path of the nftables checker's state file (recorded in the document).
+    type: path
+    default: /run/lbha/checker.json
+  keepalived_service:
+    description: systemd unit of keepalived (recorded in the document).
+    type: str
+    default: keepalived
+  checker_service:
+    description: systemd unit of the nftables checker (recorded in the document).
+    type: str
+    default: lbha-checker
   flow_timeout:
     description: nftables plane - seconds an idle flow stays pinned to its real server.
     type: int
@@ -71,11 +89,15 @@ options:
     type: bool
     default: true
   backup:
-    description: Keep a timestamped copy of the previous file when it changes.
+    description: Keep a timestamped copy of the previous C(keepalived.conf) when it changes.
     type: bool
     default: true
+  keep_backups:
+    description: How many backups of C(keepalived.conf) to keep (each holds the VRRP password of its time); older ones are deleted.
+    type: int
+    default: 3
   mode:
-    description: Permissions of the written files (they hold the VRRP password).
+    description: Permissions of C(keepalived.conf) (it holds the VRRP password). The host document is always C(0600).
     type: raw
     default: '0640'
   owner:
@@ -90,6 +112,7 @@ notes:
     and says so in a warning.
 seealso:
   - module: lbha.cluster.cluster_validate
+  - module: lbha.cluster.drain
 '''
 
 EXAMPLES = r'''
@@ -126,11 +149,35 @@ backup_file:
   returned: changed and a backup was made
   type: str
   sample: /etc/keepalived/keepalived.conf.12345.2026-01-01@10:00:00~
-dataplane_changed:
-  description: Whether the nftables plane's document changed (always false with C(ipvs)).
+conf_changed:
+  description: Whether C(keepalived.conf) changed (keepalived needs a reload).
   returned: always
   type: bool
-  sample: false
+document:
+  description: Path of the host document.
+  returned: always
+  type: str
+  sample: /etc/lbha/cluster.json
+document_changed:
+  description: Whether the host document changed (the nftables checker needs a reload).
+  returned: always
+  type: bool
+plane:
+  description: The forwarding plane written to the document.
+  returned: success
+  type: str
+  sample: ipvs
+previous_plane:
+  description: The plane of the document this run replaced, or null when there was none.
+  returned: success
+  type: str
+  sample: nftables
+drained:
+  description: The administrative state kept from the previous document (drained real servers).
+  returned: success
+  type: list
+  elements: str
+  sample: ["1.1.1.3"]
 vrrp_instances:
   description: Names of the rendered VRRP instances.
   returned: success
@@ -138,7 +185,7 @@ vrrp_instances:
   elements: str
   sample: [VI_1]
 virtual_servers:
-  description: Number of virtual servers of the cluster (rendered with C(ipvs), in the plane's document with C(nftables)).
+  description: Number of virtual servers of the cluster (rendered with C(ipvs), in the host document with C(nftables)).
   returned: success
   type: int
   sample: 1
@@ -155,40 +202,14 @@ errors:
   sample: ["lb2: lbha_cluster.vrrp_instances[0].virtual_router_id: 300 is outside 1-255"]
 '''
 
-import json
-import os
-import re
-import tempfile
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes, to_native
+from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.lbha.cluster.plugins.module_utils import hostdoc
+from ansible_collections.lbha.cluster.plugins.module_utils._config import ConfigFiles, test_keepalived_conf
+from ansible_collections.lbha.cluster.plugins.module_utils.keepalived import render
 from ansible_collections.lbha.cluster.plugins.module_utils.model import (
-    DEFAULT_NOTIFY_SCRIPT, ValidationError, dataplane_document, normalize, secrets)
-from ansible_collections.lbha.cluster.plugins.module_utils.keepalived import (
-    MASK, config_test, render)
-
-try:
-    from ansible_collections.lbha.cluster.plugins.module_utils.nft import (
-        DataplaneError, validate_dataplane)
-except ImportError:  # pragma: no cover - the nftables plane is optional for this module
-    validate_dataplane = None
-    DataplaneError = ValueError
-
-_AUTH_PASS_RE = re.compile(r"^(\s*auth_pass\s+)\S+", re.M)
-
-
-def mask_conf(text):
-    """Mask every auth_pass of a keepalived.conf text (also an old one, whose secret may differ)."""
-    return _AUTH_PASS_RE.sub(r"\g<1>" + MASK, text or "")
-
-
-def read(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-    except (IOError, OSError):
-        return None
+    DEFAULT_NOTIFY_SCRIPT, ValidationError, normalize, secrets)
 
 
 def argument_spec():
@@ -201,57 +222,32 @@ def argument_spec():
         notify_script=dict(type="str", default=DEFAULT_NOTIFY_SCRIPT),
         script_user=dict(type="str"),
         dest=dict(type="path", default="/etc/keepalived/keepalived.conf"),
-        dataplane_dest=dict(type="path", default="/etc/lbha/dataplane.json"),
+        document=dict(type="path", default=hostdoc.DEFAULT_PATH),
+        vrrp_state_dir=dict(type="path", default=hostdoc.DEFAULT_PATHS["vrrp_state_dir"]),
+        checker_state=dict(type="path", default=hostdoc.DEFAULT_PATHS["checker_state"]),
+        keepalived_service=dict(type="str", default="keepalived"),
+        checker_service=dict(type="str", default="lbha-checker"),
         flow_timeout=dict(type="int", default=300),
         buckets=dict(type="int", default=251),
         seed=dict(type="int"),
         validate=dict(type="bool", default=True),
         backup=dict(type="bool", default=True),
+        keep_backups=dict(type="int", default=3),
         mode=dict(type="raw", default="0640"),
         owner=dict(type="str"),
         group=dict(type="str"),
     )
 
 
-class FileWriter(object):
-    """Writes one file atomically (optionally tested first) and tracks changed/diff."""
-
-    def __init__(self, module, path):
-        self.module = module
-        self.path = path
-        self.backup_file = None
-
-    def file_args(self):
-        p = self.module.params
-        return self.module.load_file_common_arguments(
-            dict(path=self.path, mode=p["mode"], owner=p["owner"], group=p["group"]))
-
-    def tmp_in_dir(self, content):
-        directory = os.path.dirname(self.path) or "."
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o755)
-        fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(self.path), dir=directory)
-        with os.fdopen(fd, "wb") as f:
-            f.write(to_bytes(content))
-        os.chmod(tmp, 0o600)
-        return tmp
-
-    def install(self, tmp, backup):
-        if backup and os.path.exists(self.path):
-            self.backup_file = self.module.backup_local(self.path)
-        self.module.atomic_move(tmp, self.path, unsafe_writes=False)
-
-    def set_attributes(self, changed):
-        if not os.path.exists(self.path):
-            return changed
-        return self.module.set_fs_attributes_if_different(self.file_args(), changed)
-
-
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
-    for secret in secrets(p["cluster"]):
-        module.no_log_values.add(secret)
+    try:
+        for secret in secrets(p["cluster"]):
+            module.no_log_values.add(secret)
+    except (TypeError, ValueError, AttributeError):
+        pass  # the model reports what is wrong with the definition
+    fail_result = dict(dest=p["dest"], document=p["document"], conf_changed=False, document_changed=False)
 
     try:
         model = normalize(p["cluster"], host=p["host"], directors=p["directors"],
@@ -260,77 +256,44 @@ def main():
     except ValidationError as e:
         for w in e.warnings:
             module.warn(w)
-        module.fail_json(msg="The cluster definition is not valid:\n" + "\n".join(e.errors),
-                         errors=e.errors, dest=p["dest"], dataplane_changed=False)
+        module.fail_json(msg="The cluster definition is not valid:\n" + "\n".join(e.errors), errors=e.errors,
+                         **fail_result)
     for w in model["warnings"]:
         module.warn(w)
 
-    text = render(model)
-    result = dict(changed=False, dest=p["dest"], dataplane_changed=False,
+    files = ConfigFiles(module, p["dest"], p["document"])
+    previous = files.previous_document()
+    try:
+        doc, dropped = hostdoc.build(
+            model, p["dataplane"],
+            paths={"document": p["document"], "keepalived_conf": p["dest"], "vrrp_state_dir": p["vrrp_state_dir"],
+                   "checker_state": p["checker_state"]},
+            services={"keepalived": p["keepalived_service"], "checker": p["checker_service"]},
+            nftables={"buckets": p["buckets"], "flow_timeout": p["flow_timeout"], "seed": p["seed"]},
+            drained=previous["drained"] if previous else ())
+    except hostdoc.HostDocumentError as e:
+        module.fail_json(msg="%s: %s" % (model["host"]["name"], to_native(e)), **fail_result)
+    for ref in dropped:
+        module.warn("%s is no longer a real server: its drained state in %s is dropped" % (ref, p["document"]))
+
+    conf = render(hostdoc.render_model(doc))
+    result = dict(changed=False, dest=p["dest"], document=p["document"], plane=doc["plane"],
+                  previous_plane=previous["plane"] if previous else None, drained=doc["drained"],
                   vrrp_instances=[i["name"] for i in model["vrrp_instances"]],
                   virtual_servers=len(model["virtual_servers"]),
                   state=dict((i["name"], i["state"]) for i in model["vrrp_instances"]))
-    diffs = []
-
-    # the nftables plane's document
-    dp_text = None
-    dp_writer = None
-    if p["dataplane"] == "nftables":
-        doc = dataplane_document(model, seed=p["seed"], buckets=p["buckets"], flow_timeout=p["flow_timeout"])
-        if validate_dataplane is not None:
-            try:
-                dp_doc, dp_warnings = validate_dataplane(doc)
-            except DataplaneError as e:
-                module.fail_json(msg="%s: the nftables plane refuses the cluster: %s"
-                                 % (model["host"]["name"], to_native(e)), dest=p["dest"],
-                                 dataplane_changed=False)
-            for w in dp_warnings:
-                module.warn("%s: %s" % (model["host"]["name"], w))
-        dp_text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
-        dp_writer = FileWriter(module, p["dataplane_dest"])
-        dp_old = read(p["dataplane_dest"])
-        if dp_old != dp_text:
-            result["dataplane_changed"] = True
-            diffs.append(dict(before_header=p["dataplane_dest"], after_header=p["dataplane_dest"],
-                              before=dp_old or "", after=dp_text))
-
-    writer = FileWriter(module, p["dest"])
-    old = read(p["dest"])
-    conf_changed = old != text
-    if conf_changed:
-        diffs.insert(0, dict(before_header=p["dest"], after_header=p["dest"],
-                             before=mask_conf(old), after=render(model, mask=True)))
+    conf_changed, doc_changed, diffs = files.compare(conf, doc)
+    result.update(conf_changed=conf_changed, document_changed=doc_changed)
 
     if not module.check_mode:
-        if conf_changed:
-            tmp = writer.tmp_in_dir(text)
-            try:
-                binary = module.get_bin_path("keepalived", opt_dirs=["/usr/sbin", "/sbin"]) \
-                    if p["validate"] else None
-                if binary:
-                    ok, messages, notes = config_test(tmp, module.run_command, binary)
-                    for n in notes:
-                        module.warn(n)
-                    if not ok:
-                        messages = messages.replace(tmp, p["dest"] + " (new)")
-                        module.fail_json(msg="keepalived -t refused the new configuration; %s is unchanged:\n%s"
-                                         % (p["dest"], messages), keepalived_messages=messages.splitlines(),
-                                         dest=p["dest"], dataplane_changed=False)
-                writer.install(tmp, p["backup"])
-                tmp = None
-            finally:
-                if tmp and os.path.exists(tmp):
-                    os.unlink(tmp)
-        if dp_writer is not None and result["dataplane_changed"]:
-            dp_writer.install(dp_writer.tmp_in_dir(dp_text), backup=False)
-
-    changed = conf_changed or result["dataplane_changed"]
-    changed = writer.set_attributes(changed)
-    if dp_writer is not None:
-        changed = dp_writer.set_attributes(changed)
+        if conf_changed and p["validate"]:
+            test_keepalived_conf(module, conf, p["dest"], fail_result)
+        files.write(conf if conf_changed else None, doc if doc_changed else None,
+                    backup=p["backup"], keep_backups=p["keep_backups"])
+    changed = files.set_attributes(conf_changed or doc_changed)
     result["changed"] = changed
-    if writer.backup_file:
-        result["backup_file"] = writer.backup_file
+    if files.backup_file:
+        result["backup_file"] = files.backup_file
     if module._diff and diffs:
         result["diff"] = diffs
     module.exit_json(**result)

@@ -10,19 +10,21 @@ module: lbha_info
 short_description: Report a director's VRRP state, VIP ownership, forwarding table and real-server health
 version_added: "0.1.0"
 description:
-  - Read-only. Reports, for the host it runs on,
-    the data plane in use (C(ipvs), C(nftables) or C(none)),
-    the VRRP state of each keepalived instance,
-    whether the host holds each VIP (and on which interface and label),
-    the forwarding table with real-server health and counters,
-    and whether keepalived runs.
-  - VRRP states come from C(/run/lbha/vrrp/<instance>.state), written by the notify hook the
-    director role installs. Without a state file the state is inferred from VIP ownership
-    (all VIPs of the instance held = C(MASTER), none = C(BACKUP)) and C(state_source) says so.
+  - Read-only. Reports, for the director it runs on, what its host document
+    (O(document), written by M(lbha.cluster.keepalived_config)) says it is - the forwarding
+    plane, the VRRP instances and their VIPs, the drained real servers - and what it is doing
+    now - the VRRP state of each instance, whether it holds each VIP (on which interface and
+    label), the forwarding table with real-server health and counters, whether keepalived runs
+    and, on the nftables plane, whether the checker is alive and its table loaded.
+  - Nothing is guessed - the plane, the instances and the paths are the document's. A host
+    without a document reports C(deployed=false) and the VIPs of O(vips) only.
+  - VRRP states come from the notify hook's state files. Without a state file the state is
+    inferred from VIP ownership (all VIPs of the instance held = C(MASTER), none = C(BACKUP))
+    and C(state_source) says so.
   - On the C(ipvs) plane the table comes from C(ipvsadm -L -n) and C(ipvsadm -L -n --stats
     --exact); a real server keepalived took out is absent or has weight C(0). On the
     C(nftables) plane health comes from the checker's state file and packet counters per
-    virtual server from C(nft -j list table netdev lbha).
+    virtual server from C(nft -j list table netdev <table>).
 author:
   - lbha.cluster maintainers (@lbha)
 attributes:
@@ -37,57 +39,41 @@ attributes:
     platforms: posix
     description: Linux with iproute2.
 options:
+  document:
+    description: The director's host document.
+    type: path
+    default: /etc/lbha/cluster.json
   vips:
     description:
-      - The VIPs to report on (C(1.1.1.111) or C(1.1.1.111/24)).
-      - By default, every address of the C(virtual_ipaddress) and C(virtual_ipaddress_excluded)
-        blocks of O(keepalived_conf).
+      - More VIPs to report on (C(1.1.1.111) or C(1.1.1.111/24)), besides those of the document;
+        on a host without a document, the only ones (a real server holds them on C(lo)).
     type: list
     elements: str
-  keepalived_conf:
-    description: keepalived's configuration, read for the instances and their VIPs.
-    type: path
-    default: /etc/keepalived/keepalived.conf
-  state_dir:
-    description: Directory of the VRRP state files written by the notify hook.
-    type: path
-    default: /run/lbha/vrrp
-  checker_state:
-    description: State file of the nftables plane's checker daemon.
-    type: path
-    default: /run/lbha/checker.json
-  nft_table:
-    description: Name of the C(netdev) table of the nftables plane.
-    type: str
-    default: lbha
+    default: []
   keepalived_pidfile:
     description: keepalived's pid file; when it is missing or stale, C(pidof keepalived) is asked.
     type: path
     default: /run/keepalived.pid
 notes:
-  - Run it with C(become), as C(ipvsadm) and C(nft) need root to read the kernel tables.
+  - Run it with C(become), as the document, C(ipvsadm) and C(nft) need root.
 seealso:
-  - module: lbha.cluster.ipvs
+  - module: lbha.cluster.keepalived_config
+  - module: lbha.cluster.drain
 """
 
 EXAMPLES = r"""
-# Run on the directors with become: ipvsadm and nft need root.
+# Run on the directors with become: the document, ipvsadm and nft need root.
 - name: Status of this director
   lbha.cluster.lbha_info:
-    vips: [1.1.1.111]
   register: lb
 
 - name: Show the VRRP state of each instance
   ansible.builtin.debug:
     msg: "{{ inventory_hostname }}: {{ lb.vrrp_instances | map(attribute='state') | join(',') }}"
 
-- name: Exactly one director is MASTER
-  ansible.builtin.assert:
-    that:
-      - masters | length == 1
-    fail_msg: "MASTER on {{ masters }}"
-  vars:
-    masters: "{{ ansible_play_hosts | select('extract', hostvars, ['lb', 'master']) | list }}"
+- name: The cluster's problems (split brain, unheld VIPs, a dead checker)
+  ansible.builtin.debug:
+    msg: "{{ (ansible_play_hosts_all | lbha.cluster.director_reports(hostvars, 'lb') | lbha.cluster.cluster_status).problems }}"
   run_once: true
 
 - name: Real servers that are down
@@ -96,13 +82,33 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+deployed:
+  description: Whether the host has a host document (a director converged by this collection).
+  returned: always
+  type: bool
+director:
+  description: The director's name in the document.
+  returned: always
+  type: str
+  sample: lb1
 dataplane:
-  description: C(ipvs) when the kernel has IPVS and it lists services; C(nftables) when the lbha netdev table or the checker state exists; else C(none).
+  description: The plane of the document, C(ipvs) or C(nftables); C(none) without a document.
   returned: always
   type: str
   sample: ipvs
+drained:
+  description: The administrative state - drained real servers (C(address), C(address:port), C([v6]:port)).
+  returned: always
+  type: list
+  elements: str
+  sample: ["1.1.1.3"]
+services:
+  description: The systemd units of keepalived and of the nftables checker, as the document names them (null without one).
+  returned: always
+  type: dict
+  sample: {keepalived: keepalived, checker: lbha-checker}
 master:
-  description: True when at least one VRRP instance is MASTER on this host.
+  description: Whether any VRRP instance is MASTER here.
   returned: always
   type: bool
 master_instances:
@@ -117,7 +123,7 @@ holds_vips:
   elements: str
   sample: [1.1.1.111]
 vrrp_instances:
-  description: One entry per instance found in the state directory or in keepalived.conf.
+  description: One entry per instance of the document.
   returned: always
   type: list
   elements: dict
@@ -132,11 +138,21 @@ vrrp_instances:
       description: C(file) (the notify hook's state file), C(vip) (inferred from VIP ownership) or C(none).
       type: str
     vips:
-      description: The instance's VIPs from keepalived.conf.
+      description: The instance's VIPs.
       type: list
       elements: str
+    virtual_router_id:
+      description: The instance's VRID.
+      type: int
+    priority:
+      description: This director's configured priority.
+      type: int
+    nopreempt:
+      description: Whether the instance is configured with C(nopreempt).
+      type: bool
   sample:
-    - {name: VI_1, state: MASTER, state_source: file, vips: [1.1.1.111]}
+    - {name: VI_1, state: MASTER, state_source: file, vips: [1.1.1.111], virtual_router_id: 51, priority: 100,
+       nopreempt: false}
 vips:
   description: Ownership of each VIP on this host.
   returned: always
@@ -161,7 +177,7 @@ vips:
   sample:
     - {address: 1.1.1.111, held: true, interface: eth0, label: eth0, prefixlen: 24}
 virtual_servers:
-  description: The forwarding table of the data plane in use.
+  description: The forwarding table of the plane in use.
   returned: always
   type: list
   elements: dict
@@ -180,7 +196,7 @@ virtual_servers:
       type: str
     real_servers:
       description:
-        - C(address), C(port), C(forward), C(weight), C(healthy), C(active_conn), C(inactive_conn),
+        - C(address), C(port), C(forward), C(weight), C(healthy), C(drained), C(active_conn), C(inactive_conn),
           C(conns), C(in_packets), C(out_packets), C(in_bytes), C(out_bytes).
         - Counters the data plane does not keep are null (per-real-server counters on the nftables plane).
       type: list
@@ -191,7 +207,7 @@ virtual_servers:
       protocol: TCP
       scheduler: rr
       real_servers:
-        - {address: 1.1.1.3, port: 80, forward: DR, weight: 1, healthy: true, active_conn: 0,
+        - {address: 1.1.1.3, port: 80, forward: DR, weight: 1, healthy: true, drained: false, active_conn: 0,
            inactive_conn: 6, conns: 6, in_packets: 36, out_packets: 0, in_bytes: 2244, out_bytes: 0}
 keepalived:
   description: Whether keepalived runs, and its pid.
@@ -205,18 +221,29 @@ keepalived:
       description: Its pid, or null.
       type: int
   sample: {running: true, pid: 812}
+checker:
+  description:
+    - The nftables plane's checker - C(pid), C(updated) and C(age) of its state file, C(alive) (a
+      live process rewrote it recently) and C(table_loaded) (the netdev table is in the kernel).
+    - Null on the ipvs plane and without a document.
+  returned: always
+  type: dict
+  sample: {pid: 923, updated: 1764046500.1, age: 2.3, alive: true, table_loaded: true}
 """
 
 import glob
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.lbha.cluster.plugins.module_utils import hostdoc
 from ansible_collections.lbha.cluster.plugins.module_utils.ipvs import (
     IpvsError, merge_list_stats, parse_list, parse_stats,
 )
 from ansible_collections.lbha.cluster.plugins.module_utils.status import (
-    build_report, checker_virtual_servers, choose_dataplane, parse_checker_state, parse_ip_addr,
-    parse_keepalived_vips, parse_nft_counters, parse_state_file, vip_ownership, vrrp_instances,
+    build_report, checker_liveness, checker_virtual_servers, mark_drained, parse_checker_state, parse_ip_addr,
+    parse_nft_counters, parse_state_file, vip_ownership, vrrp_instances,
 )
 
 PROC_IP_VS = "/proc/net/ip_vs"
@@ -256,31 +283,32 @@ def _state_files(state_dir):
 
 
 def _ipvs(module, warnings):
-    """(services listed?, virtual servers) from ipvsadm, or (False, []) without IPVS."""
+    """The virtual servers of the IPVS table ([] when the kernel or ipvsadm cannot say)."""
     if not os.path.exists(PROC_IP_VS):
-        return False, []
+        warnings.append("the host document says ipvs, but this kernel has no IPVS (%s is missing)" % PROC_IP_VS)
+        return []
     ipvsadm = module.get_bin_path("ipvsadm", opt_dirs=["/sbin", "/usr/sbin"])
     if not ipvsadm:
         warnings.append("the kernel has IPVS but ipvsadm is not installed; the IPVS table is not reported")
-        return False, []
+        return []
     rc, out, err = module.run_command([ipvsadm, "-L", "-n"])
     if rc != 0:
         warnings.append("ipvsadm -L -n failed: %s" % (err.strip() or out.strip()))
-        return False, []
+        return []
     rc2, out2, err2 = module.run_command([ipvsadm, "-L", "-n", "--stats", "--exact"])
     try:
         listing = parse_list(out)
         stats = parse_stats(out2) if rc2 == 0 else {}
     except IpvsError as exc:
         warnings.append("cannot parse ipvsadm output: %s" % exc)
-        return False, []
+        return []
     if rc2 != 0:
         warnings.append("ipvsadm --stats failed: %s" % (err2.strip() or out2.strip()))
-    return bool(listing), merge_list_stats(listing, stats)
+    return merge_list_stats(listing, stats)
 
 
 def _nft(module, table):
-    """(table exists?, counters)."""
+    """(table loaded?, counters)."""
     nft = module.get_bin_path("nft", opt_dirs=["/sbin", "/usr/sbin"])
     if not nft:
         return False, None
@@ -290,55 +318,55 @@ def _nft(module, table):
     return True, parse_nft_counters(out)
 
 
+def _pid_alive(pid):
+    return os.path.isdir(os.path.join(PROC, str(pid)))
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            vips=dict(type="list", elements="str"),
-            keepalived_conf=dict(type="path", default="/etc/keepalived/keepalived.conf"),
-            state_dir=dict(type="path", default="/run/lbha/vrrp"),
-            checker_state=dict(type="path", default="/run/lbha/checker.json"),
-            nft_table=dict(type="str", default="lbha"),
+            document=dict(type="path", default=hostdoc.DEFAULT_PATH),
+            vips=dict(type="list", elements="str", default=[]),
             keepalived_pidfile=dict(type="path", default="/run/keepalived.pid"),
         ),
         supports_check_mode=True,
     )
     p = module.params
     warnings = []
-
-    conf_text = _read(p["keepalived_conf"])
-    instance_vips = parse_keepalived_vips(conf_text) if conf_text else {}
-    if p["vips"] is not None:
-        vips = p["vips"]
-    else:
-        vips = [v for name in sorted(instance_vips) for v in instance_vips[name]]
+    doc = None
+    if os.path.exists(p["document"]):
+        try:
+            doc = hostdoc.load(p["document"])
+        except hostdoc.HostDocumentError as exc:
+            module.fail_json(msg=str(exc))
+    instances = hostdoc.instances(doc) if doc else []
+    vips = hostdoc.vips(doc) if doc else []
+    vips += [v for v in p["vips"] if v not in vips]
 
     ip = module.get_bin_path("ip", required=True, opt_dirs=["/sbin", "/usr/sbin"])
     rc, out, err = module.run_command([ip, "-j", "addr", "show"])
     if rc != 0:
         module.fail_json(msg="ip -j addr show failed: %s" % err.strip(), rc=rc)
     try:
-        addresses = parse_ip_addr(out)
-        vip_status = vip_ownership(vips, addresses)
+        vip_status = vip_ownership(vips, parse_ip_addr(out))
     except ValueError as exc:
         module.fail_json(msg=str(exc))
 
-    vrrp = vrrp_instances(_state_files(p["state_dir"]), instance_vips, vip_status)
-
-    ipvs_listed, ipvs_vs = _ipvs(module, warnings)
-    nft_exists, counters = _nft(module, p["nft_table"])
-    checker_text = _read(p["checker_state"])
-    checker = parse_checker_state(checker_text) if checker_text is not None else None
-    if checker_text is not None and checker is None:
-        warnings.append("%s is not a valid checker state file" % p["checker_state"])
-    dataplane = choose_dataplane(ipvs_listed, os.path.exists(PROC_IP_VS), nft_exists, checker_text is not None)
-    if dataplane == "ipvs":
-        virtual_servers = ipvs_vs
-    elif dataplane == "nftables":
-        virtual_servers = checker_virtual_servers(checker, counters)
-    else:
-        virtual_servers = []
-
-    report = build_report(dataplane, vrrp, vip_status, virtual_servers, _keepalived(module, p["keepalived_pidfile"]))
+    vrrp = vrrp_instances(_state_files(doc["paths"]["vrrp_state_dir"]) if doc else {}, instances, vip_status)
+    virtual_servers = []
+    checker = None
+    if doc and doc["plane"] == "ipvs":
+        drained = set(doc["drained"])
+        virtual_servers = mark_drained(_ipvs(module, warnings), lambda a, port: hostdoc.is_drained(drained, a, port))
+    elif doc:
+        loaded, counters = _nft(module, doc["nftables"]["table"])
+        text = _read(doc["paths"]["checker_state"])
+        state = parse_checker_state(text) if text is not None else None
+        if text is not None and state is None:
+            warnings.append("%s is not a valid checker state file" % doc["paths"]["checker_state"])
+        virtual_servers = checker_virtual_servers(state, counters)
+        checker = checker_liveness(state, time.time(), _pid_alive, loaded)
+    report = build_report(doc, vrrp, vip_status, virtual_servers, _keepalived(module, p["keepalived_pidfile"]), checker)
     for w in warnings:
         module.warn(w)
     module.exit_json(changed=False, **report)

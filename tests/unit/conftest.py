@@ -48,8 +48,10 @@ def checkerd():
 
     package = importlib.import_module("ansible_collections.lbha.cluster.plugins.module_utils")
     sys.modules.setdefault("lbha_cluster", package)
-    for name in ("model", "nft", "checker"):
-        sys.modules.setdefault("lbha_cluster." + name, importlib.import_module(package.__name__ + "." + name))
+    for name in sorted(os.listdir(os.path.join(REPO_ROOT, "plugins", "module_utils"))):
+        if name.endswith(".py") and name != "__init__.py":
+            name = name[:-3]
+            sys.modules.setdefault("lbha_cluster." + name, importlib.import_module(package.__name__ + "." + name))
     path = os.path.join(REPO_ROOT, "roles", "director", "files", "lbha_checkerd.py")
     spec = importlib.util.spec_from_file_location("lbha_checkerd", path)
     module = importlib.util.module_from_spec(spec)

@@ -6,7 +6,7 @@ The health-check state machine, the tables and the documents are the collection'
 (``module_utils``, installed beside this file as the package ``lbha_cluster``); this program
 adds what only a process does: running ``nft`` and MISC_CHECK programs, logging to the journal,
 and the command line. The unit ``lbha-checker.service`` runs
-``python3 /usr/lib/lbha-cluster/lbha_checkerd.py --config ... --state ...``.
+``python3 /usr/lib/lbha-cluster/lbha_checkerd.py --document /etc/lbha/cluster.json --state ...``.
 """
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
@@ -19,10 +19,11 @@ import shlex
 import subprocess
 import sys
 
-from lbha_cluster.checker import (DEFAULT_CONFIG, DEFAULT_STATE, DRAIN_FILE, LOG, Checker, NftError,
-                                  default_drain_path, load_config, load_drain, make_probe,
+from lbha_cluster.checker import (DEFAULT_DOCUMENT, DEFAULT_STATE, LOG, Checker, NftError, load_document,
                                   read_previous_state)
-from lbha_cluster.nft import DataplaneError, parse_fingerprint, render_ruleset
+from lbha_cluster.hostdoc import HostDocumentError
+from lbha_cluster.nft import parse_fingerprint, render_ruleset
+from lbha_cluster.probes import make_probe
 
 DEFAULT_NFT = "/usr/sbin/nft"
 
@@ -99,40 +100,28 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="lbha-checker",
         description="Health-check real servers and program the nftables DR plane (lbha.cluster).")
-    parser.add_argument("--config", default=DEFAULT_CONFIG, help="dataplane document (%(default)s)")
+    parser.add_argument("--document", default=DEFAULT_DOCUMENT,
+                        help="the director's host document (%(default)s), re-read on SIGHUP")
     parser.add_argument("--state", default=DEFAULT_STATE, help="state file written on every change (%(default)s)")
     parser.add_argument("--nft", default=DEFAULT_NFT, help="nft binary (%(default)s)")
-    parser.add_argument("--drain", default=None,
-                        help="drained real servers, read at start and on SIGHUP (default: %s beside "
-                             "the configuration)" % DRAIN_FILE)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true",
-                      help="validate the configuration, install the table, write the state file and exit")
+                      help="read the document, install the table, write the state file and exit")
     mode.add_argument("--check-config", action="store_true",
-                      help="validate the configuration and print the ruleset; change nothing")
+                      help="read the document and print the ruleset; change nothing")
     parser.add_argument("--verbose", action="store_true", help="log debug messages")
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
 
     try:
-        doc, warnings = load_config(args.config)
-    except DataplaneError as exc:
-        LOG.error("Invalid configuration: %s", exc)
-        return 2
-    for w in warnings:
-        LOG.warning("%s", w)
-
-    drain_path = args.drain or default_drain_path(args.config)
-    try:
-        drain = load_drain(drain_path)
-    except DataplaneError as exc:
-        LOG.error("Invalid drain file: %s", exc)
+        doc, drained = load_document(args.document)
+    except HostDocumentError as exc:
+        LOG.error("Cannot use the host document: %s", exc)
         return 2
 
     previous, quorum = read_previous_state(args.state)
-    checker = Checker(NftPlane(args.nft), args.config, args.state, probe_factory=probe_factory,
-                      drain_path=drain_path)
-    checker.set_drain(drain)
+    checker = Checker(NftPlane(args.nft), args.document, args.state, probe_factory=probe_factory)
+    checker.set_drain(drained)
     checker.configure(doc, previous, quorum)
 
     if args.check_config:
@@ -146,7 +135,7 @@ def main(argv=None):
             return 1
         checker.write_state()
         return 0
-    LOG.info("Starting with %d virtual server(s) from %s", len(doc["virtual_servers"]), args.config)
+    LOG.info("Starting with %d virtual server(s) from %s", len(doc["virtual_servers"]), args.document)
     return checker.serve()
 
 

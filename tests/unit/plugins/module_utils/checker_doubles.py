@@ -4,7 +4,7 @@
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-from ansible_collections.lbha.cluster.plugins.module_utils import nft
+from ansible_collections.lbha.cluster.plugins.module_utils import hostdoc, nft
 
 
 class Clock(object):
@@ -54,8 +54,18 @@ def vs_dict(**over):
 
 
 def doc_dict(*vss):
+    """The nftables plane's document (hostdoc.nft_document's shape)."""
     return {"plane": "nftables", "seed": 1525, "table": "lbha", "buckets": 251, "flow_timeout": 300,
-            "virtual_servers": list(vss) or [vs_dict()]}
+            "flow_size": 65536, "virtual_servers": list(vss) or [vs_dict()]}
+
+
+def host_document(nft_doc, drained=()):
+    """A host document (/etc/lbha/cluster.json) of the nftables plane around ``nft_doc``."""
+    return {"format": hostdoc.FORMAT, "version": hostdoc.VERSION, "director": "lb1", "plane": "nftables",
+            "paths": dict(hostdoc.DEFAULT_PATHS), "services": dict(hostdoc.DEFAULT_SERVICES),
+            "nftables": dict((k, nft_doc[k]) for k in ("table", "seed", "buckets", "flow_timeout", "flow_size")),
+            "drained": sorted(drained),
+            "model": {"vrrp_instances": [], "virtual_servers": nft_doc["virtual_servers"]}}
 
 
 def bucket_counts(c, key="TCP/1.1.1.111:80"):

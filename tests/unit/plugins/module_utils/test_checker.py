@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The checker's state machine, probes and daemon logic, without real time."""
+"""The checker: health state machine (health.py), probes (probes.py), the orchestrator over the
+host document (checker.py) and the daemon program (lbha_checkerd.py), without real time."""
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
@@ -14,9 +15,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from ansible_collections.lbha.cluster.plugins.module_utils import checker, nft
+from ansible_collections.lbha.cluster.plugins.module_utils import checker, health, nft, probes
 from ansible_collections.lbha.cluster.tests.unit.plugins.module_utils.checker_doubles import (
-    Clock, FakePlane, bucket_counts, doc_dict, rs_dict, vs_dict)
+    Clock, FakePlane, bucket_counts, doc_dict, host_document, rs_dict, vs_dict)
 
 
 class Script(object):
@@ -45,8 +46,8 @@ def make(probe, clock=None, vs=None, rs=None, initial=None):
     vs = vs or vs_dict()
     rs = rs or vs["real_servers"][0]
     events = []
-    c = checker.RealServerCheck(vs, rs, probe, clock=clock or Clock(),
-                                on_change=lambda chk, e: events.append(e), initial=initial)
+    c = health.RealServerCheck(vs, rs, probe, clock=clock or Clock(),
+                               on_change=lambda chk, e: events.append(e), initial=initial)
     return c, events
 
 
@@ -109,10 +110,8 @@ def test_a_probe_that_raises_is_a_failure():
     assert events == ["down"] and "RuntimeError: broken" in c.last_error
 
 
-def test_check_delay_loop_overrides_the_virtual_servers():
-    vs = vs_dict()
-    vs["real_servers"][0]["check"]["delay_loop"] = 3
-    c, _unused = make(Script(True), vs=vs)
+def test_the_virtual_servers_delay_loop_paces_the_checks():
+    c, _unused = make(Script(True), vs=vs_dict(delay_loop=3))
     assert c.run() == 3.0
 
 
@@ -130,23 +129,22 @@ def test_dynamic_weight_from_misc_check():
     (True, 0, 1, 0, False),
 ])
 def test_quorum_rule(up, alive, quorum, hyst, expected):
-    assert checker.quorum_next(up, alive, quorum, hyst) is expected
+    assert health.quorum_next(up, alive, quorum, hyst) is expected
 
 
-def daemon(doc, probes, tmp_path, plane=None, clock=None, previous=None, quorum=None):
-    docv, _unused = nft.validate_dataplane(doc)
-    c = checker.Checker(plane or FakePlane(), str(tmp_path / "dp.json"), str(tmp_path / "state.json"),
+def daemon(doc, scripts, tmp_path, plane=None, clock=None, previous=None, quorum=None):
+    c = checker.Checker(plane or FakePlane(), str(tmp_path / "cluster.json"), str(tmp_path / "state.json"),
                         clock=clock or Clock(),
-                        probe_factory=lambda rs, check: probes[rs["address"]])
-    c.configure(docv, previous, quorum)
+                        probe_factory=lambda rs, check: scripts[rs["address"]])
+    c.configure(doc, previous, quorum)
     return c
 
 
 def test_lost_quorum_switches_to_the_sorry_server(tmp_path, caplog):
     vs = vs_dict(quorum=2, sorry_server={"address": "1.1.1.5", "port": 80},
                  real_servers=[rs_dict("1.1.1.3", retry=0), rs_dict("1.1.1.4", retry=0)])
-    probes = {"1.1.1.3": Script(False, True), "1.1.1.4": Script(True, True)}
-    c = daemon(doc_dict(vs), probes, tmp_path)
+    scripts = {"1.1.1.3": Script(False, True), "1.1.1.4": Script(True, True)}
+    c = daemon(doc_dict(vs), scripts, tmp_path)
     c.apply()
     assert set(bucket_counts(c)) == {nft.server_id("1.1.1.3"), nft.server_id("1.1.1.4")}
     with caplog.at_level(logging.INFO, logger="lbha-checker"):
@@ -198,8 +196,8 @@ def test_removal_is_logged_like_keepalived(tmp_path, caplog):
 
 def test_first_apply_creates_then_updates_elements_only(tmp_path):
     plane = FakePlane()
-    probes = {"1.1.1.3": Script(True, False, False, False, False), "1.1.1.4": Script(*([True] * 5))}
-    c = daemon(doc_dict(), probes, tmp_path, plane=plane)
+    scripts = {"1.1.1.3": Script(True, False, False, False, False), "1.1.1.4": Script(*([True] * 5))}
+    c = daemon(doc_dict(), scripts, tmp_path, plane=plane)
     assert c.apply() == "created"
     assert plane.loaded[0].startswith("# lbha.cluster") and "delete table netdev lbha" in plane.loaded[0]
     assert c.apply() == "unchanged" and len(plane.loaded) == 1
@@ -219,8 +217,8 @@ def test_first_apply_creates_then_updates_elements_only(tmp_path):
 def test_inhibit_on_failure_keeps_the_flow_map(tmp_path):
     plane = FakePlane()
     vs = vs_dict(real_servers=[rs_dict("1.1.1.3", inhibit=True), rs_dict("1.1.1.4")])
-    probes = {"1.1.1.3": Script(True, False, False, False, False), "1.1.1.4": Script(*([True] * 5))}
-    c = daemon(doc_dict(vs), probes, tmp_path, plane=plane)
+    scripts = {"1.1.1.3": Script(True, False, False, False, False), "1.1.1.4": Script(*([True] * 5))}
+    c = daemon(doc_dict(vs), scripts, tmp_path, plane=plane)
     assert c.apply() == "created"
     for _attempt in range(5):
         c.run_all_once()
@@ -233,8 +231,7 @@ def test_structure_change_replaces_the_table(tmp_path):
     plane = FakePlane()
     c = daemon(doc_dict(), {"1.1.1.3": Script(), "1.1.1.4": Script()}, tmp_path, plane=plane)
     c.apply()
-    doc2, _unused = nft.validate_dataplane(dict(doc_dict(), flow_timeout=30))
-    c.configure(doc2)
+    c.configure(dict(doc_dict(), flow_timeout=30))
     assert c.apply() == "replaced"
     assert "timeout 30s" in plane.loaded[-1]
 
@@ -255,6 +252,7 @@ def test_state_file_and_restart_keep_health_and_table(tmp_path):
     assert rs["1.1.1.3"]["last_error"].startswith("TCP connection")
     assert state["virtual_servers"][0]["quorum_up"] is True
     assert set(state) >= {"updated", "pid", "virtual_servers"}
+    assert oct((tmp_path / "state.json").stat().st_mode & 0o777) == "0o640", "last_error may name a command line"
     assert not list(tmp_path.glob(".checker.*")), "temporary file left behind"
 
     # a restart: health comes from the state file; the kernel gets an element update that is
@@ -276,14 +274,14 @@ def test_read_previous_state_tolerates_missing_or_broken_files(tmp_path):
 
 
 def test_reload_keeps_health_of_unchanged_servers(tmp_path):
-    cfg = tmp_path / "dp.json"
+    cfg = tmp_path / "cluster.json"
     vs = vs_dict(real_servers=[rs_dict("1.1.1.3", retry=0), rs_dict("1.1.1.4")])
-    cfg.write_text(json.dumps(doc_dict(vs)))
-    probes = {"1.1.1.3": Script(False), "1.1.1.4": Script(True)}
-    c = daemon(doc_dict(vs), probes, tmp_path)
+    cfg.write_text(json.dumps(host_document(doc_dict(vs))))
+    scripts = {"1.1.1.3": Script(False), "1.1.1.4": Script(True)}
+    c = daemon(doc_dict(vs), scripts, tmp_path)
     c.run_all_once()
     vs2 = vs_dict(real_servers=[rs_dict("1.1.1.3", retry=0), rs_dict("1.1.1.4", weight=0)])
-    cfg.write_text(json.dumps(doc_dict(vs2)))
+    cfg.write_text(json.dumps(host_document(doc_dict(vs2))))
     c.start_threads = lambda: None   # no real threads in a unit test
     assert c.reload()
     checks = {x.rs["address"]: x for x in c.vss[0].checks}
@@ -293,6 +291,8 @@ def test_reload_keeps_health_of_unchanged_servers(tmp_path):
     cfg.write_text("[]")
     assert not c.reload()
     assert c.vss[0].checks[1].weight == 0
+    cfg.write_text(json.dumps(dict(host_document(doc_dict(vs)), plane="ipvs")))
+    assert not c.reload(), "a document of the ipvs plane is not the checker's"
 
 
 # -- probes against real sockets on 127.0.0.1 ----------------------------------------------------
@@ -324,27 +324,27 @@ def http_server():
 
 def test_tcp_probe(http_server):
     port = http_server.server_address[1]
-    assert checker.tcp_probe("127.0.0.1", port, 2)() == (True, None, None)
+    assert probes.tcp_probe("127.0.0.1", port, 2)() == (True, None, None)
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     closed = s.getsockname()[1]
     s.close()
-    ok, err, _unused = checker.tcp_probe("127.0.0.1", closed, 2)()
+    ok, err, _unused = probes.tcp_probe("127.0.0.1", closed, 2)()
     assert not ok and "TCP connection to [127.0.0.1]:tcp:%d failed" % closed in err
 
 
 def test_http_probe_status_and_digest(http_server):
     port = http_server.server_address[1]
     digest = hashlib.md5(b"hello from web1\n").hexdigest()
-    ok = checker.http_probe("127.0.0.1", port, 2, [{"path": "/", "status_code": [200], "digest": digest}],
-                            virtualhost="www.example.test")()
+    ok = probes.http_probe("127.0.0.1", port, 2, [{"path": "/", "status_code": [200], "digest": digest}],
+                           virtualhost="www.example.test")()
     assert ok == (True, None, None)
     assert http_server.hosts[-1] == "www.example.test"
-    bad, err, _unused = checker.http_probe("127.0.0.1", port, 2, [{"path": "/", "digest": "0" * 32}])()
+    bad, err, _unused = probes.http_probe("127.0.0.1", port, 2, [{"path": "/", "digest": "0" * 32}])()
     assert not bad and "MD5 digest error" in err
-    bad, err, _unused = checker.http_probe("127.0.0.1", port, 2, [{"path": "/missing"}])()
+    bad, err, _unused = probes.http_probe("127.0.0.1", port, 2, [{"path": "/missing"}])()
     assert not bad and "status_code [404]" in err
-    ok, _e, _w = checker.http_probe("127.0.0.1", port, 2, [{"path": "/missing", "status_code": [404]}])()
+    ok, _e, _w = probes.http_probe("127.0.0.1", port, 2, [{"path": "/missing", "status_code": [404]}])()
     assert ok
     assert http_server.hosts[-1] == "127.0.0.1:%d" % port
 
@@ -357,55 +357,46 @@ def test_misc_probe(tmp_path, checkerd):
     assert not ok and "could not run" in err
 
 
-def test_normalize_check_fills_defaults_and_rejects_bad_input():
-    out = checker.normalize_check({"type": "http_get"}, "p")
-    assert out["type"] == "HTTP_GET" and out["retry"] == 1 and out["url"] == [{"path": "/"}]
-    assert checker.normalize_check(None, "p") is None
-    with pytest.raises(nft.DataplaneError, match=r"p\.type"):
-        checker.normalize_check({"type": "SMTP_CHECK"}, "p")
-    with pytest.raises(nft.DataplaneError, match=r"p\.connect_timeout"):
-        checker.normalize_check({"type": "TCP_CHECK", "connect_timeout": 0}, "p")
-    with pytest.raises(nft.DataplaneError, match=r"p\.misc_path"):
-        checker.normalize_check({"type": "MISC_CHECK"}, "p")
-
-
 # -- command line ------------------------------------------------------------------------------
 
 def test_misc_check_needs_the_daemons_probe(checkerd):
     check = {"type": "MISC_CHECK", "misc_path": "/bin/true", "misc_timeout": 2, "misc_dynamic": False,
-             "connect_timeout": 5}
-    with pytest.raises(nft.DataplaneError, match="MISC_CHECK"):
-        checker.make_probe({"address": "1.1.1.3", "port": 80}, check)
+             "retry": 1, "delay_before_retry": 1}
+    with pytest.raises(probes.ProbeError, match="MISC_CHECK"):
+        probes.make_probe({"address": "1.1.1.3", "port": 80}, check)
     assert checkerd.probe_factory({"address": "1.1.1.3", "port": 80}, check)()[0] is True
 
 
 def test_check_config_prints_the_ruleset(tmp_path, capsys, checkerd):
-    cfg = tmp_path / "dp.json"
-    cfg.write_text(json.dumps(doc_dict()))
-    assert checkerd.main(["--check-config", "--config", str(cfg), "--state", str(tmp_path / "s.json")]) == 0
+    cfg = tmp_path / "cluster.json"
+    cfg.write_text(json.dumps(host_document(doc_dict())))
+    assert checkerd.main(["--check-config", "--document", str(cfg), "--state", str(tmp_path / "s.json")]) == 0
     out = capsys.readouterr().out
     assert "table netdev lbha {" in out and "add element netdev lbha buckets_tcp_1_1_1_111_80" in out
     assert not (tmp_path / "s.json").exists()
 
 
-def test_invalid_config_exits_2(tmp_path, capsys, checkerd):
-    cfg = tmp_path / "dp.json"
-    cfg.write_text(json.dumps(dict(doc_dict(), seed="x")))
-    assert checkerd.main(["--check-config", "--config", str(cfg)]) == 2
-    assert "seed: expected an integer" in capsys.readouterr().err
-    assert checkerd.main(["--check-config", "--config", str(tmp_path / "missing.json")]) == 2
+def test_a_document_of_another_version_or_plane_exits_2(tmp_path, capsys, checkerd):
+    cfg = tmp_path / "cluster.json"
+    cfg.write_text(json.dumps(dict(host_document(doc_dict()), version=99)))
+    assert checkerd.main(["--check-config", "--document", str(cfg)]) == 2
+    assert "version 99; this code reads version 1" in capsys.readouterr().err
+    cfg.write_text(json.dumps(dict(host_document(doc_dict()), plane="ipvs")))
+    assert checkerd.main(["--check-config", "--document", str(cfg)]) == 2
+    assert "uses the ipvs plane, not nftables" in capsys.readouterr().err
+    assert checkerd.main(["--check-config", "--document", str(tmp_path / "missing.json")]) == 2
 
 
 def test_once_installs_through_nft_and_writes_state(tmp_path, checkerd):
-    cfg = tmp_path / "dp.json"
-    cfg.write_text(json.dumps(doc_dict()))
+    cfg = tmp_path / "cluster.json"
+    cfg.write_text(json.dumps(host_document(doc_dict())))
     fake_nft = tmp_path / "nft"
     log = tmp_path / "nft.log"
     fake_nft.write_text("#!/bin/sh\necho \"$@\" >> %s\nif [ \"$1\" = -t ]; then exit 1; fi\ncat >> %s\n"
                         % (log, log))
     fake_nft.chmod(0o755)
     state = tmp_path / "state.json"
-    assert checkerd.main(["--once", "--config", str(cfg), "--state", str(state), "--nft", str(fake_nft)]) == 0
+    assert checkerd.main(["--once", "--document", str(cfg), "--state", str(state), "--nft", str(fake_nft)]) == 0
     text = log.read_text()
     assert "-t list table netdev lbha" in text and "-f -" in text and "delete table netdev lbha" in text
     assert json.loads(state.read_text())["virtual_servers"][0]["real_servers"][0]["healthy"] is True

@@ -89,26 +89,6 @@ def test_persistence_and_seed_aliases(seed):
     assert out["persistence_timeout"] == 120 and out["persistence_granularity"] == "255.0.0.0"
 
 
-def test_dataplane_document(seed):
-    m = norm(seed, dataplane="nftables")
-    doc = model.dataplane_document(m)
-    assert doc["plane"] == "nftables" and doc["table"] == "lbha" and doc["buckets"] == 251
-    assert doc["flow_timeout"] == 300 and doc["virtual_servers"] == m["virtual_servers"]
-    # the seed is the same on every director and changes with the instances
-    assert doc["seed"] == model.dataplane_document(norm(seed, "lb2", dataplane="nftables"))["seed"]
-    seed["cluster"]["vrrp_instances"][0]["name"] = "VI_9"
-    assert doc["seed"] != model.dataplane_document(norm(seed, dataplane="nftables"))["seed"]
-    assert model.dataplane_document(m, seed=7, buckets=13, flow_timeout=5)["seed"] == 7
-    json.dumps(doc)
-
-
-def test_dataplane_document_accepted_by_nft_plane(seed):
-    nft = pytest.importorskip("ansible_collections.lbha.cluster.plugins.module_utils.nft",
-                              reason="plugins/module_utils/nft.py (the nftables plane) is not present")
-    doc, _unused = nft.validate_dataplane(model.dataplane_document(norm(seed, dataplane="nftables")))
-    assert doc["virtual_servers"][0]["real_servers"][1]["address"] == "1.1.1.4"
-
-
 def test_validate_cluster_merges_hosts(seed):
     seed["cluster"]["vrrp_instances"][0]["virtual_router_id"] = 300
     with pytest.raises(ValidationError) as e:

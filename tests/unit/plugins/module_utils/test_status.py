@@ -53,19 +53,6 @@ def test_parse_ip_addr_rejects_non_json():
         status.parse_ip_addr("1: lo: <LOOPBACK,UP>")
 
 
-# ---------------------------------------------------------------------------- keepalived.conf
-
-def test_keepalived_vips_tolerant_parse():
-    vips = status.parse_keepalived_vips(fixture("keepalived.conf"))
-    assert vips == {"VI_1": ["1.1.1.111", "1.1.1.112", "2001:db8::111"], "VI_2": ["10.0.0.10"]}
-
-
-def test_keepalived_vips_of_a_broken_file_are_partial_not_fatal():
-    text = "vrrp_instance VI_1 {\n virtual_ipaddress {\n not-an-ip\n 1.1.1.111/24\n"
-    assert status.parse_keepalived_vips(text) == {"VI_1": ["1.1.1.111"]}
-    assert status.parse_keepalived_vips("") == {}
-
-
 # ---------------------------------------------------------------------------- state files
 
 @pytest.mark.parametrize("text, expected", [
@@ -79,9 +66,13 @@ def test_parse_state_file(text, expected):
 def test_vrrp_instances_file_wins_then_vip_inference():
     vip_status = [{"address": "1.1.1.111", "held": True}, {"address": "1.1.1.112", "held": False},
                   {"address": "10.0.0.10", "held": False}]
+
+    def inst(name, *vips):
+        return {"name": name, "vips": list(vips), "virtual_router_id": 51, "priority": 100}
     out = status.vrrp_instances(
-        {"VI_1": "BACKUP", "VI_3": None},
-        {"VI_1": ["1.1.1.111"], "VI_2": ["10.0.0.10"], "VI_4": ["1.1.1.111", "1.1.1.112"], "VI_5": ["1.1.1.111"]},
+        {"VI_1": "BACKUP", "VI_3": None, "VI_9": "MASTER"},
+        [inst("VI_1", "1.1.1.111"), inst("VI_2", "10.0.0.10"), inst("VI_3"), inst("VI_4", "1.1.1.111", "1.1.1.112"),
+         inst("VI_5", "1.1.1.111")],
         vip_status)
     by = {i["name"]: (i["state"], i["state_source"]) for i in out}
     assert by == {
@@ -90,7 +81,7 @@ def test_vrrp_instances_file_wins_then_vip_inference():
         "VI_3": (None, "none"),            # unreadable state file, no known VIP
         "VI_4": ("FAULT", "vip"),          # half of its VIPs: not a state keepalived leaves
         "VI_5": ("MASTER", "vip"),
-    }
+    }, "only the document's instances: a stale state file of an old instance (VI_9) is not one"
 
 
 # ---------------------------------------------------------------------------- nftables plane
@@ -133,26 +124,33 @@ def test_checker_state_garbage():
     assert status.parse_checker_state('{"virtual_servers": 3}')["virtual_servers"] == []
 
 
-@pytest.mark.parametrize("listed, proc, nft, checker, expected", [
-    (True, True, False, False, "ipvs"),
-    (True, True, True, True, "ipvs"),
-    (False, True, True, False, "nftables"),
-    (False, False, False, True, "nftables"),
-    (False, True, False, False, "none"),
-    (False, False, False, False, "none"),
-])
-def test_choose_dataplane(listed, proc, nft, checker, expected):
-    assert status.choose_dataplane(listed, proc, nft, checker) == expected
+def test_checker_liveness():
+    alive = {"pid": 10, "updated": 1000.0}
+    assert status.checker_liveness(alive, 1004.0, lambda pid: True, True) == {
+        "pid": 10, "updated": 1000.0, "age": 4.0, "alive": True, "table_loaded": True}
+    assert not status.checker_liveness(alive, 1004.0, lambda pid: False, True)["alive"], "its process is gone"
+    assert not status.checker_liveness(alive, 1000.0 + status.CHECKER_STALE_SECONDS, lambda pid: True, True)["alive"]
+    assert status.checker_liveness(None, 1000.0, lambda pid: True, False) == {
+        "pid": None, "updated": None, "age": None, "alive": False, "table_loaded": False}
+
+
+def test_mark_drained():
+    vss = [{"real_servers": [{"address": "1.1.1.3", "port": 80}, {"address": "1.1.1.4", "port": 80}]}]
+    status.mark_drained(vss, lambda a, p: a == "1.1.1.4")
+    assert [rs["drained"] for rs in vss[0]["real_servers"]] == [False, True]
 
 
 def test_build_report():
     vrrp = [{"name": "VI_1", "state": "MASTER", "state_source": "file", "vips": ["1.1.1.111"]},
             {"name": "VI_2", "state": "BACKUP", "state_source": "vip", "vips": []}]
     vips = [{"address": "1.1.1.111", "held": True}, {"address": "10.0.0.10", "held": False}]
-    rep = status.build_report("ipvs", vrrp, vips, [], {"running": True, "pid": 1})
+    doc = {"plane": "ipvs", "director": "lb1", "drained": ["1.1.1.3"], "services": {"keepalived": "keepalived"}}
+    rep = status.build_report(doc, vrrp, vips, [], {"running": True, "pid": 1})
     assert (rep["master"], rep["master_instances"], rep["holds_vips"]) == (True, ["VI_1"], ["1.1.1.111"])
-    rep = status.build_report("none", vrrp[1:], vips[1:], [], {"running": False, "pid": None})
-    assert (rep["master"], rep["holds_vips"]) == (False, [])
+    assert (rep["deployed"], rep["dataplane"], rep["director"], rep["drained"]) == (True, "ipvs", "lb1", ["1.1.1.3"])
+    assert rep["services"] == {"keepalived": "keepalived"}
+    rep = status.build_report(None, vrrp[1:], vips[1:], [], {"running": False, "pid": None})
+    assert (rep["master"], rep["holds_vips"], rep["deployed"], rep["dataplane"]) == (False, [], False, "none")
 
 
 # ---------------------------------------------------------------------------- the notify hook

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""keepalived_config: idempotence, check mode, diff masking, validation, nftables document."""
+"""keepalived_config: idempotence, check mode, diff masking, validation, the host document."""
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
@@ -54,7 +54,7 @@ def args(seed, tmp_path, name="lb1", **kw):
     host = [d for d in seed["directors"] if d["name"] == name][0]
     out = dict(cluster=seed["cluster"], host=host, directors=seed["directors"],
                real_server_hosts=seed["real_server_hosts"], dest=str(tmp_path / "keepalived.conf"),
-               dataplane_dest=str(tmp_path / "lbha" / "dataplane.json"))
+               document=str(tmp_path / "lbha" / "cluster.json"))
     out.update(kw)
     return out
 
@@ -72,10 +72,13 @@ def test_first_run_changes_second_does_not(run_module, seed, tmp_path, fake_keep
     assert dest.read_text() == golden("lb1.conf")
     assert stat.S_IMODE(dest.stat().st_mode) == 0o640
     assert result["vrrp_instances"] == ["VI_1"] and result["virtual_servers"] == 1
-    assert result["state"] == {"VI_1": "MASTER"} and result["dataplane_changed"] is False
+    assert result["state"] == {"VI_1": "MASTER"} and result["document_changed"] and result["conf_changed"]
+    assert result["plane"] == "ipvs" and result["previous_plane"] is None and result["drained"] == []
     assert len(fake_keepalived.calls()) == 1 and fake_keepalived.calls()[0].startswith("-t -f ")
     assert "backup_file" not in result  # nothing to back up the first time
-    assert not (tmp_path / "lbha" / "dataplane.json").exists()
+    doc = tmp_path / "lbha" / "cluster.json"
+    assert json.loads(doc.read_text())["plane"] == "ipvs"
+    assert stat.S_IMODE(doc.stat().st_mode) == 0o600, "the document holds the VRRP password"
 
     result, failed = run_module(keepalived_config.main, a)
     assert not failed and not result["changed"]
@@ -89,12 +92,26 @@ def test_change_makes_a_backup(run_module, seed, tmp_path, fake_keepalived):
     assert not failed and result["changed"]
     assert "priority 110" in (tmp_path / "keepalived.conf").read_text()
     assert "priority 100" in open(result["backup_file"]).read()
+    assert stat.S_IMODE(os.stat(result["backup_file"]).st_mode) == 0o600
+
+
+def test_only_the_newest_backups_are_kept(run_module, seed, tmp_path, fake_keepalived):
+    run_module(keepalived_config.main, args(seed, tmp_path))
+    for day in (1, 2, 3):
+        old = tmp_path / ("keepalived.conf.1.2026-01-0%d@00:00:00~" % day)
+        old.write_text("auth_pass old%d\n" % day)
+        os.utime(str(old), (day * 86400, day * 86400))
+    seed["directors"][0]["priority"] = 101
+    result, failed = run_module(keepalived_config.main, args(seed, tmp_path, keep_backups=2))
+    assert not failed and result["changed"]
+    backups = sorted(p.name for p in tmp_path.glob("keepalived.conf.*~"))
+    assert backups == sorted([os.path.basename(result["backup_file"]), "keepalived.conf.1.2026-01-03@00:00:00~"])
 
 
 def test_check_mode_writes_nothing(run_module, seed, tmp_path, fake_keepalived):
     result, failed = run_module(keepalived_config.main, dict(args(seed, tmp_path, dataplane="nftables"),
                                                              _ansible_check_mode=True))
-    assert not failed and result["changed"] and result["dataplane_changed"]
+    assert not failed and result["changed"] and result["document_changed"]
     assert not (tmp_path / "keepalived.conf").exists()
     assert not (tmp_path / "lbha").exists()
     assert fake_keepalived.calls() == []
@@ -108,6 +125,8 @@ def test_diff_masks_secrets(run_module, seed, tmp_path, fake_keepalived):
     diff = result["diff"][0]
     assert diff["before_header"] == str(dest)
     assert "auth_pass ********" in diff["before"] and "auth_pass ********" in diff["after"]
+    assert result["diff"][1]["after_header"].endswith("cluster.json")
+    assert '"auth_pass": "********"' in result["diff"][1]["after"]
     text = json.dumps(result)
     assert "1111" not in text and "oldpass1" not in text
     assert "auth_pass 1111" in dest.read_text()  # the file itself holds the real secret
@@ -138,26 +157,45 @@ def test_validation_error_names_host_and_field(run_module, seed, tmp_path, fake_
     assert not (tmp_path / "keepalived.conf").exists()
 
 
-def test_nftables_writes_dataplane_document(run_module, seed, tmp_path, fake_keepalived):
+def test_nftables_document(run_module, seed, tmp_path, fake_keepalived):
     a = args(seed, tmp_path, dataplane="nftables", flow_timeout=120)
     result, failed = run_module(keepalived_config.main, a)
     assert not failed, result.get("msg")
-    assert result["changed"] and result["dataplane_changed"]
+    assert result["changed"] and result["document_changed"] and result["plane"] == "nftables"
     assert (tmp_path / "keepalived.conf").read_text() == golden("lb1-nftables.conf")
-    doc = json.loads((tmp_path / "lbha" / "dataplane.json").read_text())
-    assert doc["plane"] == "nftables" and doc["flow_timeout"] == 120
-    assert [rs["address"] for rs in doc["virtual_servers"][0]["real_servers"]] == ["1.1.1.3", "1.1.1.4"]
-    assert stat.S_IMODE((tmp_path / "lbha" / "dataplane.json").stat().st_mode) == 0o640
+    doc = json.loads((tmp_path / "lbha" / "cluster.json").read_text())
+    assert doc["plane"] == "nftables" and doc["nftables"]["flow_timeout"] == 120
+    assert [rs["address"] for rs in doc["model"]["virtual_servers"][0]["real_servers"]] == ["1.1.1.3", "1.1.1.4"]
     result, failed = run_module(keepalived_config.main, a)
-    assert not failed and not result["changed"] and not result["dataplane_changed"]
+    assert not failed and not result["changed"] and not result["document_changed"]
 
 
-def test_ipvs_leaves_dataplane_document_alone(run_module, seed, tmp_path, fake_keepalived):
-    (tmp_path / "lbha").mkdir()
-    (tmp_path / "lbha" / "dataplane.json").write_text("{}\n")
+def test_a_converge_keeps_the_drained_servers(run_module, seed, tmp_path, fake_keepalived):
+    run_module(keepalived_config.main, args(seed, tmp_path))
+    path = tmp_path / "lbha" / "cluster.json"
+    doc = json.loads(path.read_text())
+    doc["drained"] = ["1.1.1.3", "1.1.1.9"]
+    path.write_text(json.dumps(doc))
     result, failed = run_module(keepalived_config.main, args(seed, tmp_path))
-    assert not failed and not result["dataplane_changed"]
-    assert (tmp_path / "lbha" / "dataplane.json").read_text() == "{}\n"
+    assert not failed and result["drained"] == ["1.1.1.3"]
+    assert any("1.1.1.9 is no longer a real server" in w for w in result.get("warnings", []))
+    conf = (tmp_path / "keepalived.conf").read_text()
+    assert "real_server 1.1.1.3 80 {\n        weight 0" in conf, "a drained server stays at weight 0"
+
+
+def test_a_broken_document_is_not_overwritten(run_module, seed, tmp_path, fake_keepalived):
+    (tmp_path / "lbha").mkdir()
+    (tmp_path / "lbha" / "cluster.json").write_text("{")
+    result, failed = run_module(keepalived_config.main, args(seed, tmp_path))
+    assert failed and "must not be lost" in result["msg"]
+    assert (tmp_path / "lbha" / "cluster.json").read_text() == "{"
+    assert not (tmp_path / "keepalived.conf").exists()
+
+
+def test_a_plane_switch_is_reported(run_module, seed, tmp_path, fake_keepalived):
+    run_module(keepalived_config.main, args(seed, tmp_path, dataplane="nftables"))
+    result, failed = run_module(keepalived_config.main, args(seed, tmp_path))
+    assert not failed and result["previous_plane"] == "nftables" and result["plane"] == "ipvs"
 
 
 def test_auth_pass_kept_out_of_module_output(seed, tmp_path, fake_keepalived, capsys):

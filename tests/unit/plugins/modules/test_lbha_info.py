@@ -4,10 +4,13 @@ from __future__ import (absolute_import, division, print_function)
 from __future__ import annotations
 __metaclass__ = type
 
+import json
 import os
+import time
 
 import pytest
 
+from ansible_collections.lbha.cluster.plugins.module_utils import hostdoc
 from ansible_collections.lbha.cluster.plugins.modules import lbha_info
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures")
@@ -47,16 +50,34 @@ class Host:
 
         monkeypatch.setattr(lbha_info.AnsibleModule, "get_bin_path", get_bin_path)
         monkeypatch.setattr(lbha_info.AnsibleModule, "run_command", run_command)
-        self.conf = tmp_path / "keepalived.conf"
+        self.doc = tmp_path / "cluster.json"
         self.state_dir = tmp_path / "vrrp"
         self.checker = tmp_path / "checker.json"
         self.pidfile = tmp_path / "keepalived.pid"
 
     def args(self, **kw):
-        base = dict(keepalived_conf=str(self.conf), state_dir=str(self.state_dir), checker_state=str(self.checker),
-                    keepalived_pidfile=str(self.pidfile))
+        base = dict(document=str(self.doc), keepalived_pidfile=str(self.pidfile))
         base.update(kw)
         return base
+
+    def document(self, plane, drained=()):
+        """A host document with the instances of the status fixtures: VI_1 and VI_2."""
+        def vs(address, port):
+            return {"address": address, "port": port, "protocol": "TCP", "real_servers": [
+                {"address": "1.1.1.3", "port": port, "weight": 1}, {"address": "1.1.1.4", "port": port, "weight": 1}]}
+        doc = {"format": hostdoc.FORMAT, "version": hostdoc.VERSION, "director": "lb1", "plane": plane,
+               "paths": dict(hostdoc.DEFAULT_PATHS, vrrp_state_dir=str(self.state_dir),
+                             checker_state=str(self.checker)),
+               "services": dict(hostdoc.DEFAULT_SERVICES),
+               "nftables": dict(hostdoc.NFTABLES_DEFAULTS, seed=1) if plane == "nftables" else None,
+               "drained": sorted(drained),
+               "model": {"vrrp_instances": [
+                   {"name": "VI_1", "interface": "eth0", "virtual_router_id": 51, "priority": 100, "state": "MASTER",
+                    "virtual_ipaddress": [{"address": a} for a in ("1.1.1.111", "1.1.1.112", "2001:db8::111")]},
+                   {"name": "VI_2", "interface": "eth1", "virtual_router_id": 52, "priority": 100, "state": "MASTER",
+                    "virtual_ipaddress": [{"address": "10.0.0.10"}]}],
+                   "virtual_servers": [vs("1.1.1.111", 80)]}}
+        self.doc.write_text(json.dumps(doc))
 
     def ip_addr(self, name):
         self.commands["ip -j addr show"] = (0, fixture("status", name), "")
@@ -87,18 +108,20 @@ def host(tmp_path, monkeypatch):
 def test_ipvs_master(run_module, host):
     host.ip_addr("ip-addr-director-master.json")
     host.ipvs()
-    host.conf.write_text(fixture("status", "keepalived.conf"))
+    host.document("ipvs", drained=["1.1.1.4"])
     host.vrrp_state("VI_1", "MASTER")
     host.keepalived_pid(812)
     result, failed = run_module(lbha_info.main, host.args())
     assert not failed, result
     assert result["changed"] is False
-    assert result["dataplane"] == "ipvs"
+    assert result["deployed"] and result["director"] == "lb1"
+    assert result["dataplane"] == "ipvs" and result["checker"] is None and result["drained"] == ["1.1.1.4"]
     assert result["keepalived"] == {"running": True, "pid": 812}
     assert result["vrrp_instances"] == [
-        {"name": "VI_1", "state": "MASTER", "state_source": "file",
-         "vips": ["1.1.1.111", "1.1.1.112", "2001:db8::111"]},
-        {"name": "VI_2", "state": "BACKUP", "state_source": "vip", "vips": ["10.0.0.10"]},
+        {"name": "VI_1", "state": "MASTER", "state_source": "file", "virtual_router_id": 51, "priority": 100,
+         "nopreempt": False, "vips": ["1.1.1.111", "1.1.1.112", "2001:db8::111"]},
+        {"name": "VI_2", "state": "BACKUP", "state_source": "vip", "virtual_router_id": 52, "priority": 100,
+         "nopreempt": False, "vips": ["10.0.0.10"]},
     ]
     assert [(v["address"], v["held"], v["interface"]) for v in result["vips"]] == [
         ("1.1.1.111", True, "eth0"), ("1.1.1.112", False, None), ("2001:db8::111", True, "eth0"),
@@ -110,19 +133,24 @@ def test_ipvs_master(run_module, host):
     assert (rs3["healthy"], rs3["weight"], rs3["active_conn"], rs3["inactive_conn"], rs3["conns"],
             rs3["in_packets"], rs3["out_packets"], rs3["in_bytes"], rs3["out_bytes"]) == \
         (True, 1, 2, 4, 6, 36, 0, 2244, 0)
-    assert (rs4["healthy"], rs4["weight"]) == (False, 0)
+    assert (rs4["healthy"], rs4["weight"], rs4["drained"]) == (False, 0, True)
+    assert rs3["drained"] is False
     assert "ipvsadm -L -n --stats --exact" in host.ran
 
 
 def test_nftables_backup_by_vip_fallback(run_module, host):
     host.ip_addr("ip-addr-director-backup.json")
     host.nft()
-    host.checker.write_text(fixture("status", "checker.json"))
-    host.conf.write_text(fixture("status", "keepalived.conf"))
+    checker = json.loads(fixture("status", "checker.json"))
+    checker.update(pid=os.getpid(), updated=time.time())
+    host.checker.write_text(json.dumps(checker))
+    (host.proc / str(os.getpid())).mkdir()
+    host.document("nftables")
     host.commands["pidof keepalived"] = (0, "813 812\n", "")
     result, failed = run_module(lbha_info.main, host.args(_ansible_check_mode=True))
     assert not failed, result
     assert result["dataplane"] == "nftables"
+    assert result["checker"]["alive"] and result["checker"]["table_loaded"] and result["checker"]["pid"] == os.getpid()
     assert [(i["name"], i["state"], i["state_source"]) for i in result["vrrp_instances"]] == [
         ("VI_1", "BACKUP", "vip"), ("VI_2", "BACKUP", "vip")]
     assert result["master"] is False and result["holds_vips"] == []
@@ -133,13 +161,24 @@ def test_nftables_backup_by_vip_fallback(run_module, host):
     assert not any(cmd.startswith("ipvsadm") for cmd in host.ran)   # no /proc/net/ip_vs: not asked
 
 
+def test_a_dead_checker_or_a_missing_table_is_reported(run_module, host):
+    host.ip_addr("ip-addr-director-backup.json")
+    host.checker.write_text(json.dumps(dict(json.loads(fixture("status", "checker.json")), pid=999999,
+                                            updated=time.time() - 60)))
+    host.document("nftables")
+    result, failed = run_module(lbha_info.main, host.args())
+    assert not failed, result
+    assert result["checker"]["alive"] is False and result["checker"]["table_loaded"] is False
+    assert result["checker"]["age"] >= 60
+
+
 def test_nothing_running_with_explicit_vips(run_module, host):
     host.ip_addr("ip-addr-real-server.json")
     host.keepalived_pid(4242, comm="bash")      # a stale pid file pointing at another process
     host.commands["pidof keepalived"] = (1, "", "")
     result, failed = run_module(lbha_info.main, host.args(vips=["1.1.1.111/24"]))
     assert not failed, result
-    assert result["dataplane"] == "none"
+    assert result["dataplane"] == "none" and result["deployed"] is False
     assert result["virtual_servers"] == []
     assert result["vrrp_instances"] == []
     # a real server holds the VIP on lo:1, and the report says exactly where
@@ -148,29 +187,37 @@ def test_nothing_running_with_explicit_vips(run_module, host):
     assert result["keepalived"] == {"running": False, "pid": None}
 
 
-def test_ipvs_kernel_without_services_is_not_the_ipvs_plane(run_module, host):
+def test_the_plane_is_the_documents_never_guessed(run_module, host):
     host.ip_addr("ip-addr-director-master.json")
-    host.proc_ip_vs.write_text("")
-    host.commands["ipvsadm -L -n"] = (0, "IP Virtual Server version 1.2.1 (size=4096)\n"
-                                         "Prot LocalAddress:Port Scheduler Flags\n"
-                                         "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n", "")
-    host.commands["ipvsadm -L -n --stats --exact"] = (0, "", "")
-    result, failed = run_module(lbha_info.main, host.args(vips=[]))
+    host.document("ipvs")
+    host.nft()                       # a leftover nftables table does not make it the nftables plane
+    host.checker.write_text(fixture("status", "checker.json"))
+    result, failed = run_module(lbha_info.main, host.args())
     assert not failed
-    assert result["dataplane"] == "none"
+    assert result["dataplane"] == "ipvs" and result["virtual_servers"] == []
+    assert any("this kernel has no IPVS" in w for w in result["warnings"])
 
 
 def test_broken_sources_warn_but_do_not_fail(run_module, host):
     host.ip_addr("ip-addr-director-master.json")
     host.proc_ip_vs.write_text("")
     host.commands["ipvsadm -L -n"] = (0, "garbage line\n", "")
-    host.checker.write_text("{not json")
-    result, failed = run_module(lbha_info.main, host.args(vips=["1.1.1.111"]))
+    host.document("ipvs")
+    result, failed = run_module(lbha_info.main, host.args())
     assert not failed, result
-    assert result["dataplane"] == "nftables"     # the checker state file exists
     assert result["virtual_servers"] == []
     assert any(w.startswith("cannot parse ipvsadm output") for w in result["warnings"])
-    assert any("not a valid checker state file" in w for w in result["warnings"])
+    host.document("nftables")
+    host.checker.write_text("{not json")
+    result, failed = run_module(lbha_info.main, host.args())
+    assert not failed and any("not a valid checker state file" in w for w in result["warnings"])
+
+
+def test_a_document_of_another_version_fails(run_module, host):
+    host.ip_addr("ip-addr-director-master.json")
+    host.doc.write_text(json.dumps({"format": hostdoc.FORMAT, "version": 99}))
+    result, failed = run_module(lbha_info.main, host.args())
+    assert failed and "version 99" in result["msg"]
 
 
 def test_ip_failure_fails(run_module, host):

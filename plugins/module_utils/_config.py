@@ -1,0 +1,131 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""keepalived.conf and the host document as the modules change them (keepalived_config, drain).
+
+One place for: reading the previous document (the administrative state it holds must never be
+lost silently), the masked diff, the ``keepalived -t`` test of a new keepalived.conf before it
+replaces the live one, and the writes (mode and owner set before the rename, a bounded number
+of backups).
+"""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import grp
+import os
+import pwd
+import re
+
+from ._files import install, prune_backups, read_text, temp_file, write_atomic
+from .hostdoc import HostDocumentError, dumps, loads
+from .keepalived import MASK, config_test
+
+DOCUMENT_MODE = 0o600
+_AUTH_PASS_RE = re.compile(r"^(\s*auth_pass\s+)\S+", re.M)
+_AUTH_PASS_JSON_RE = re.compile(r'("auth_pass":\s*)"(?:[^"\\]|\\.)*"')
+
+
+def mask_conf(text):
+    """Every auth_pass of a keepalived.conf text masked (also an old one, whose secret may differ)."""
+    return _AUTH_PASS_RE.sub(r"\g<1>" + MASK, text or "")
+
+
+def mask_document(text):
+    """Every auth_pass of a host document's text masked."""
+    return _AUTH_PASS_JSON_RE.sub(r'\g<1>"' + MASK + '"', text or "")
+
+
+def test_keepalived_conf(module, text, dest, fail_result):
+    """``keepalived -t`` on ``text`` (when keepalived is installed); fail_json with its messages if refused."""
+    binary = module.get_bin_path("keepalived", opt_dirs=["/usr/sbin", "/sbin"])
+    if not binary:
+        return
+    tmp = temp_file(os.path.dirname(dest) or ".", text, "." + os.path.basename(dest) + ".test.")
+    try:
+        ok, messages, notes = config_test(tmp, module.run_command, binary)
+    finally:
+        os.unlink(tmp)
+    for n in notes:
+        module.warn(n)
+    if not ok:
+        messages = messages.replace(tmp, dest + " (new)")
+        module.fail_json(msg="keepalived -t refused the new configuration; %s is unchanged:\n%s" % (dest, messages),
+                         keepalived_messages=messages.splitlines(), **fail_result)
+
+
+class ConfigFiles(object):
+    """keepalived.conf (``conf_path``) and the host document (``doc_path``) of one director."""
+
+    def __init__(self, module, conf_path, doc_path):
+        self.module = module
+        self.conf_path = conf_path
+        self.doc_path = doc_path
+        self.backup_file = None
+        self._old_conf = read_text(conf_path)
+        self._old_doc = read_text(doc_path)
+
+    def previous_document(self):
+        """The document on disk (checked), None when there is none; fails when it cannot be read."""
+        if self._old_doc is None:
+            return None
+        try:
+            return loads(self._old_doc, self.doc_path)
+        except HostDocumentError as exc:
+            self.module.fail_json(msg="%s; it holds the administrative state (drained real servers), which "
+                                      "must not be lost: fix or remove the file" % exc,
+                                  dest=self.conf_path, document=self.doc_path, conf_changed=False,
+                                  document_changed=False)
+
+    def compare(self, conf, doc):
+        """``(conf changed, document changed, diffs)`` of the new texts against the files."""
+        doc_text = dumps(doc) if doc is not None else None
+        conf_changed = conf is not None and conf != self._old_conf
+        doc_changed = doc_text is not None and doc_text != self._old_doc
+        diffs = []
+        if conf_changed:
+            diffs.append(dict(before_header=self.conf_path, after_header=self.conf_path,
+                              before=mask_conf(self._old_conf), after=mask_conf(conf)))
+        if doc_changed:
+            diffs.append(dict(before_header=self.doc_path, after_header=self.doc_path,
+                              before=mask_document(self._old_doc), after=mask_document(doc_text)))
+        return conf_changed, doc_changed, diffs
+
+    def _owner(self):
+        """``(uid, gid)`` of the owner and group options (-1: leave as created)."""
+        owner, group = self.module.params.get("owner"), self.module.params.get("group")
+        try:
+            uid = -1 if not owner else int(owner) if str(owner).isdigit() else pwd.getpwnam(owner).pw_uid
+            gid = -1 if not group else int(group) if str(group).isdigit() else grp.getgrnam(group).gr_gid
+        except KeyError as exc:
+            self.module.fail_json(msg="unknown owner or group: %s" % exc)
+        return uid, gid
+
+    def _conf_mode(self):
+        mode = self.module.params.get("mode") or "0640"
+        return int(str(mode), 8) if not isinstance(mode, int) else mode
+
+    def write(self, conf=None, doc=None, backup=True, keep_backups=3):
+        """Install the new keepalived.conf (text) and document (dict) given; None leaves a file alone."""
+        if conf is not None:
+            directory = os.path.dirname(self.conf_path) or "."
+            tmp = temp_file(directory, conf, "." + os.path.basename(self.conf_path) + ".")
+            if backup and os.path.exists(self.conf_path):
+                self.backup_file = self.module.backup_local(self.conf_path)
+                os.chmod(self.backup_file, 0o600)
+            uid, gid = self._owner()
+            install(tmp, self.conf_path, self._conf_mode(), uid, gid)
+            if keep_backups is not None:
+                prune_backups(self.conf_path, keep_backups)
+        if doc is not None:
+            directory = os.path.dirname(self.doc_path)
+            if directory and not os.path.isdir(directory):
+                os.makedirs(directory, 0o750)
+            write_atomic(self.doc_path, dumps(doc), DOCUMENT_MODE)
+
+    def set_attributes(self, changed):
+        """Mode, owner and group of keepalived.conf as asked (changed when they differed)."""
+        if not os.path.exists(self.conf_path):
+            return changed
+        p = self.module.params
+        args = self.module.load_file_common_arguments(dict(path=self.conf_path, mode=p.get("mode"),
+                                                           owner=p.get("owner"), group=p.get("group")))
+        return self.module.set_fs_attributes_if_different(args, changed)

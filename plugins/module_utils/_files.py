@@ -1,0 +1,71 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Files that hold secrets, written the way the modules of this collection write them.
+
+* :func:`write_atomic` writes a temporary file in the target's directory, gives it its final
+  mode and owner *before* the rename, and renames it over the target: the content is never
+  visible under a looser mode, and a reader sees the old file or the new one, never half of one.
+* :func:`prune_backups` keeps only the newest backups of a file (each holds old secrets).
+"""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import glob
+import os
+import tempfile
+
+
+def read_text(path):
+    """The file's text, or None when it does not exist or cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read().decode("utf-8", "replace")
+    except (IOError, OSError):
+        return None
+
+
+def temp_file(directory, text, prefix):
+    """A new 0600 file in ``directory`` holding ``text``; returns its path."""
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def install(tmp, path, mode, uid=-1, gid=-1):
+    """Give ``tmp`` its final mode and owner, then rename it over ``path``."""
+    try:
+        if uid != -1 or gid != -1:
+            os.chown(tmp, uid, gid)
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_atomic(path, text, mode, uid=-1, gid=-1):
+    """Replace ``path`` by ``text`` with ``mode`` (an int) and owner, atomically."""
+    directory = os.path.dirname(path) or "."
+    install(temp_file(directory, text, "." + os.path.basename(path) + "."), path, mode, uid, gid)
+
+
+def prune_backups(path, keep):
+    """Delete all but the ``keep`` newest backups of ``path`` (Ansible's ``<path>.<pid>.<date>~``).
+
+    Returns the deleted paths.
+    """
+    backups = sorted(glob.glob(glob.escape(path) + ".*~"), key=os.path.getmtime, reverse=True)
+    gone = backups[keep:] if keep >= 0 else []
+    for old in gone:
+        os.unlink(old)
+    return gone
