@@ -107,7 +107,8 @@ def main():
             rounds.append({"vip": r[mod.VIP], "direct": r[mod.NET + "3"], "ratio": r[mod.VIP] / r[mod.NET + "3"]})
 
         # element updates, alternating between "all up" and "rs1 down" like a health flap
-        doc, _unused = nft.validate_dataplane(mod.dataplane())
+        host_doc = mod.dataplane()
+        doc = dict(host_doc["nftables"], virtual_servers=host_doc["model"]["virtual_servers"])
         vs = doc["virtual_servers"][0]
         key = nft.vs_key(vs)
         texts = []

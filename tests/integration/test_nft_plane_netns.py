@@ -10,7 +10,7 @@ Topology (10.252.0.0/24 only, no default routes, every namespace named ``lbhat-*
     lbhat-rs1 10.252.0.3  ─┤  (VIP 10.252.0.111/32 on lo, arp_ignore=1, arp_announce=2)
     lbhat-rs2 10.252.0.4  ─┘
 
-Both directors run ``lbha-checker`` from this tree against the same dataplane document; the
+Both directors run ``lbha-checker`` from this tree against the same host document; the
 VIP is on d1 (the "MASTER") until the failover test moves it to d2.
 """
 from __future__ import (absolute_import, division, print_function)
@@ -175,19 +175,23 @@ def until(what, fn, deadline=20.0, interval=0.1):
     raise AssertionError("timed out after %gs waiting for %s (last: %r)" % (deadline, what, last))
 
 
-def dataplane(algo="rr", weights=(1, 1), delay_loop=1):
+def dataplane(algo="rr", weights=(1, 1), delay_loop=1, drained=()):
+    """The host document (/etc/lbha/cluster.json, nftables plane) the checkers read."""
     rss = []
     for i, w in enumerate(weights):
         rss.append({"address": NET + str(HOSTS["rs%d" % (i + 1)]), "port": 80, "weight": w,
                     "inhibit_on_failure": False, "name": "rs%d" % (i + 1),
                     "check": {"type": "TCP_CHECK", "connect_timeout": 1, "retry": 1,
                               "delay_before_retry": 1, "connect_port": 80, "connect_ip": None}})
-    return {"plane": "nftables", "seed": 1525, "table": "lbha", "buckets": 251, "flow_timeout": 60,
-            "virtual_servers": [{
-                "address": VIP, "port": 80, "protocol": "TCP", "lb_algo": algo, "lb_kind": "DR",
-                "delay_loop": delay_loop, "persistence_timeout": None, "persistence_granularity": None,
-                "quorum": 1, "hysteresis": 0, "sorry_server": None, "interface": "eth0",
-                "real_servers": rss}]}
+    vss = [{"address": VIP, "port": 80, "protocol": "TCP", "lb_algo": algo, "lb_kind": "DR",
+            "delay_loop": delay_loop, "persistence_timeout": None, "persistence_granularity": None,
+            "quorum": 1, "hysteresis": 0, "sorry_server": None, "interface": "eth0", "real_servers": rss}]
+    return {"format": "lbha.cluster/host", "version": 1, "director": "d1", "plane": "nftables",
+            "paths": {"document": "/etc/lbha/cluster.json", "keepalived_conf": "/etc/keepalived/keepalived.conf",
+                      "vrrp_state_dir": "/run/lbha/vrrp", "checker_state": "/run/lbha/checker.json"},
+            "services": {"keepalived": "keepalived", "checker": "lbha-checker"},
+            "nftables": {"table": "lbha", "seed": 1525, "buckets": 251, "flow_timeout": 60, "flow_size": 65536},
+            "drained": sorted(drained), "model": {"vrrp_instances": [], "virtual_servers": vss}}
 
 
 class Topology(object):
@@ -273,7 +277,7 @@ class Topology(object):
             log = open(os.path.join(self.tmp, "%s.log" % d), "w")
             self.procs["checker-" + d] = self.popen(
                 d, PYTHON, os.path.join(REPO, "roles", "director", "files", "lbha_checkerd.py"),
-                "--config", self.config_path(d), "--state", self.state_path(d),
+                "--document", self.config_path(d), "--state", self.state_path(d),
                 "--nft", shutil.which("nft"), env=env, stdout=log, stderr=subprocess.STDOUT)
             log.close()
         for d in self.directors:
@@ -466,9 +470,9 @@ def _downloads_on_both(topo, limit=24):
 def test_drain_lets_running_flows_finish(topo):
     downloads = _downloads_on_both(topo)
     try:
-        topo.reload(dataplane("rr", (0, 1)),
+        topo.reload(dataplane(drained=[NET + str(HOSTS["rs1"])]),
                     lambda vs: [r["weight"] for r in vs["real_servers"]] == [0, 1]
-                    and vs["real_servers"][0]["buckets"] == 0)
+                    and vs["real_servers"][0]["drained"] and vs["real_servers"][0]["buckets"] == 0)
         res = topo.many(40)
         assert res["failures"] == 0, res
         assert res["counts"] == {"rs2": 40}, res
@@ -496,9 +500,9 @@ def test_drained_server_takes_no_new_connection_on_a_reused_client_port(topo):
     assert on_rs1, "no client port hashed to rs1: %s" % first
     again = topo.from_ports(on_rs1)
     assert set(again.values()) == {"rs1"}, "a reused port moved while nothing changed: %s" % again
-    topo.reload(dataplane("rr", (0, 1)),
+    topo.reload(dataplane(drained=[NET + str(HOSTS["rs1"]) + ":80"]),
                 lambda vs: [r["weight"] for r in vs["real_servers"]] == [0, 1]
-                and vs["real_servers"][0]["buckets"] == 0)
+                and vs["real_servers"][0]["drained"] and vs["real_servers"][0]["buckets"] == 0)
     try:
         flows = topo.exec("d1", "nft", "list", "map", "netdev", "lbha", "flows_tcp_10_252_0_111_80").stdout
         pinned = {int(port) for port, sid in re.findall(
