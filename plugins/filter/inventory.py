@@ -58,6 +58,29 @@ def host_address(hostvars, host, var):
     return None
 
 
+ADDRESS_VARS = {"director": "lbha_director_address", "real_server": "lbha_real_server_address"}
+
+
+def host_addresses(hostnames, hostvars, role):
+    """``hosts | lbha.cluster.host_addresses(hostvars, 'real_server')``: the addresses the model knows them by.
+
+    The one address rule of the collection (:func:`host_address`); a host whose address is not
+    known is an error that names it and the variable to set.
+    """
+    if role not in ADDRESS_VARS:
+        raise AnsibleFilterError("host_addresses: role must be one of %s, not %r" % (", ".join(sorted(ADDRESS_VARS)), role))
+    if isinstance(hostnames, str) or not isinstance(hostnames, (list, tuple)):
+        raise AnsibleFilterError("host_addresses: expected a list of inventory host names, got %s" % type(hostnames).__name__)
+    out = []
+    for host in hostnames:
+        address = host_address(hostvars, host, ADDRESS_VARS[role])
+        if address is None:
+            raise AnsibleFilterError("host_addresses: the address of %s is not known; set %s or ansible_host to an "
+                                     "IP address" % (host, ADDRESS_VARS[role]))
+        out.append(address)
+    return out
+
+
 def director_hosts(hostnames, hostvars):
     """``groups['directors'] | lbha.cluster.director_hosts(hostvars)``."""
     result = []
@@ -110,5 +133,6 @@ class FilterModule(object):
     def filters(self):
         return {
             "director_hosts": director_hosts,
+            "host_addresses": host_addresses,
             "real_server_hosts": real_server_hosts,
         }

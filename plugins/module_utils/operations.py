@@ -1,0 +1,211 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Day-2 decisions over what the directors report (``lbha_info`` results), as pure functions.
+
+The operations playbooks (status, failover, drain, maintenance, upgrade_directors) read every
+director with ``lbha_info`` and hand the results to these functions through the filters of
+``plugins/filter/operations.py``: who is MASTER of each instance, split brain, which VIPs no
+director holds, whether a peer can take over, whether a batch of real servers can be drained.
+Jinja in the playbooks only wires the answers into tasks.
+
+A *report* is an ``lbha_info`` result; ``reports`` maps a director's inventory name to its
+report, or to None when it could not be read (unreachable, failed).
+"""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+
+def _readable(reports):
+    return dict((host, rep) for host, rep in reports.items() if isinstance(rep, dict) and "vrrp_instances" in rep)
+
+
+def _vs_name(vs):
+    return "%s/%s:%s" % (vs.get("protocol") or "TCP", vs.get("address") or "fwmark", vs.get("port"))
+
+
+def _serving(rs):
+    """A real server that takes new connections: healthy, weight above 0, not drained."""
+    return bool(rs.get("healthy")) and (rs.get("weight") or 0) > 0 and not rs.get("drained")
+
+
+def cluster_status(reports):
+    """The cluster as one picture.
+
+    Returns ``{"masters": {instance: [hosts]}, "holders": {vip: [hosts]}, "unread": [hosts],
+    "problems": [text], "table": [lines]}``. A problem is a split brain (an instance MASTER on
+    two directors, or a VIP held by two), a VIP no reachable director holds, a director whose
+    state could not be read while others could, and on the nftables plane a director whose
+    checker is dead or whose table is not loaded (it would drop the VIPs' traffic).
+    """
+    read = _readable(reports)
+    unread = sorted(h for h in reports if h not in read)
+    masters, holders, vrids = {}, {}, {}
+    for host in sorted(read):
+        rep = read[host]
+        for inst in rep.get("vrrp_instances") or []:
+            masters.setdefault(inst["name"], [])
+            vrids.setdefault(inst["name"], inst.get("virtual_router_id"))
+            if inst.get("state") == "MASTER":
+                masters[inst["name"]].append(host)
+        for vip in rep.get("vips") or []:
+            holders.setdefault(vip["address"], [])
+            if vip.get("held"):
+                holders[vip["address"]].append(host)
+    problems = []
+    if not read:
+        problems.append("the state of no director could be read (%s); see the errors above" % ", ".join(unread))
+    for name in sorted(masters):
+        if len(masters[name]) > 1:
+            problems.append("SPLIT BRAIN: VRRP instance %s (VRID %s) is MASTER on %s"
+                            % (name, vrids.get(name) or "?", " and ".join(masters[name])))
+    for vip in sorted(holders):
+        if len(holders[vip]) > 1:
+            problems.append("SPLIT BRAIN: VIP %s is held by %s" % (vip, " and ".join(holders[vip])))
+        elif not holders[vip]:
+            problems.append("VIP %s is held by no director" % vip if not unread else
+                            "VIP %s is held by no reachable director (unreachable: %s)" % (vip, ", ".join(unread)))
+    for host in sorted(read):
+        checker = read[host].get("checker")
+        if read[host].get("dataplane") == "nftables" and checker is not None:
+            if not checker.get("alive"):
+                problems.append("%s: the nftables checker is not running (state file %s s old, pid %s): health "
+                                "checks and the table are not looked after" % (host, checker.get("age"), checker.get("pid")))
+            if not checker.get("table_loaded"):
+                problems.append("%s: the nftables table is not loaded: this director drops the VIPs' traffic" % host)
+    return {"masters": masters, "holders": holders, "unread": unread, "problems": problems,
+            "table": status_table(reports)}
+
+
+def status_table(reports):
+    """The status playbook's table: one line per director and instance, then per real server."""
+    read = _readable(reports)
+    row = "%-10s %-10s %-9s %-10s %-8s %s"
+    lines = [row % ("DIRECTOR", "KEEPALIVED", "PLANE", "INSTANCE", "STATE", "VIPS (* = held here)")]
+    for host in sorted(reports):
+        rep = read.get(host)
+        if rep is None:
+            lines.append("%-10s %s" % (host, "UNREACHABLE or failed: state unknown"))
+            continue
+        ka = "running" if (rep.get("keepalived") or {}).get("running") else "STOPPED"
+        held = set(rep.get("holds_vips") or [])
+        for inst in rep.get("vrrp_instances") or []:
+            vips = " ".join(v + ("*" if v in held else "") for v in inst.get("vips") or [])
+            lines.append(row % (host, ka, rep.get("dataplane"), inst["name"], inst.get("state") or "?", vips))
+        if not rep.get("vrrp_instances"):
+            lines.append(row % (host, ka, rep.get("dataplane"), "-", "-", " ".join(sorted(held))))
+    servers_row = "%-10s %-22s %-18s %-8s %6s %6s %6s"
+    lines.append("")
+    lines.append(servers_row % ("DIRECTOR", "VIRTUAL SERVER", "REAL SERVER", "HEALTH", "WEIGHT", "ACTIVE", "INACT"))
+    for host in sorted(read):
+        for vs in read[host].get("virtual_servers") or []:
+            servers = vs.get("real_servers") or []
+            if not servers:
+                lines.append("%-10s %-22s %s" % (host, _vs_name(vs), "(no real server)"))
+            for rs in servers:
+                health = "DRAINED" if rs.get("drained") else "healthy" if rs.get("healthy") else "DOWN"
+                lines.append(servers_row % (
+                    host, _vs_name(vs), "%s:%s" % (rs.get("address"), rs.get("port")), health,
+                    "-" if rs.get("weight") is None else rs["weight"],
+                    "-" if rs.get("active_conn") is None else rs["active_conn"],
+                    "-" if rs.get("inactive_conn") is None else rs["inactive_conn"]))
+    return lines
+
+
+def _priority(report):
+    prios = [i.get("priority") for i in report.get("vrrp_instances") or [] if i.get("priority") is not None]
+    return max(prios) if prios else 0
+
+
+def switchover_plan(reports, peer=None):
+    """Who hands over to whom: ``{"master", "peer", "problems"}``.
+
+    Exactly one director must be MASTER; the peer is ``peer`` when given, else the reachable
+    director with the highest configured priority among the others. ``problems`` is empty when
+    the switchover may start (the peer's own readiness is :func:`peer_problems`).
+    """
+    read = _readable(reports)
+    masters = sorted(h for h, rep in read.items() if rep.get("master"))
+    problems = []
+    if len(masters) != 1:
+        problems.append("MASTER on %s (exactly one expected)" % (", ".join(masters) or "no director"))
+    master = masters[0] if len(masters) == 1 else None
+    others = sorted((h for h in read if h != master), key=lambda h: (-_priority(read[h]), h))
+    if peer is None:
+        peer = others[0] if others else None
+    if peer is None:
+        problems.append("no reachable director other than the MASTER to take over")
+    elif peer == master:
+        problems.append("%s is the MASTER itself" % peer)
+    elif peer not in read:
+        problems.append("%s is not a reachable director (%s)" % (peer, ", ".join(sorted(read)) or "none"))
+    return {"master": master, "peer": peer, "problems": problems}
+
+
+def peer_problems(master, peer):
+    """Why ``peer`` (a report) cannot take over from ``master`` (a report); [] when it can.
+
+    The peer must run keepalived, hold every instance the MASTER holds as BACKUP (none FAULT,
+    none missing), have a real server that takes new connections for every virtual server the
+    MASTER forwards, and on the nftables plane a live checker with its table loaded.
+    """
+    out = []
+    if not (peer.get("keepalived") or {}).get("running"):
+        out.append("keepalived is not running")
+    states = dict((i["name"], i.get("state")) for i in peer.get("vrrp_instances") or [])
+    mine = [i["name"] for i in master.get("vrrp_instances") or [] if i.get("state") == "MASTER"]
+    missing = [n for n in mine if n not in states]
+    if missing:
+        out.append("it has no instance %s" % ", ".join(missing))
+    not_backup = ["%s is %s" % (n, states[n]) for n in mine if n in states and states[n] != "BACKUP"]
+    if not_backup:
+        out.append("every instance must be BACKUP (%s)" % ", ".join(not_backup))
+    serving = set(_vs_name(vs) for vs in peer.get("virtual_servers") or []
+                  if any(_serving(rs) for rs in vs.get("real_servers") or []))
+    empty = [_vs_name(vs) for vs in master.get("virtual_servers") or [] if _vs_name(vs) not in serving]
+    if empty:
+        out.append("no real server takes new connections for %s" % ", ".join(empty))
+    checker = peer.get("checker")
+    if peer.get("dataplane") == "nftables" and checker is not None and not (checker.get("alive") and checker.get("table_loaded")):
+        out.append("its nftables checker is not running or its table is not loaded")
+    return out
+
+
+def drain_problems(reports, addresses, force=False):
+    """Why the real servers ``addresses`` cannot be drained now; [] when they can.
+
+    Every address must be a real server on some director; unless ``force``, no virtual server
+    may be left without a real server that takes new connections.
+    """
+    read = _readable(reports)
+    known = set(rs.get("address") for rep in read.values() for vs in rep.get("virtual_servers") or []
+                for rs in vs.get("real_servers") or [])
+    out = []
+    unknown = [a for a in addresses if a not in known]
+    if unknown:
+        out.append("not a real server on any director: %s (set lbha_real_server_address)" % ", ".join(unknown))
+    if not force:
+        stranded = []
+        for host in sorted(read):
+            for vs in read[host].get("virtual_servers") or []:
+                rss = vs.get("real_servers") or []
+                if any(rs.get("address") in addresses for rs in rss) and \
+                        not any(_serving(rs) for rs in rss if rs.get("address") not in addresses):
+                    stranded.append("%s %s" % (host, _vs_name(vs)))
+        if stranded:
+            out.append("no real server would take new connections for %s (lbha_drain_force=true drains anyway)"
+                       % ", ".join(stranded))
+    return out
+
+
+def real_servers_settled(report, addresses, state):
+    """Whether one director applies ``state`` to every real server of ``addresses``.
+
+    ``drained``: each has weight 0 in the live table (the document says drained at once; the
+    kernel only once keepalived or the checker applied it), or is gone from it. ``undrained``:
+    each is healthy, not drained and has a weight above 0.
+    """
+    rss = [rs for vs in report.get("virtual_servers") or [] for rs in vs.get("real_servers") or []
+           if rs.get("address") in addresses]
+    if state == "drained":
+        return all(not rs.get("weight") for rs in rss)
+    return bool(rss) and all(_serving(rs) for rs in rss)
