@@ -32,9 +32,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 RESULT = os.path.join(HERE, "results", "converge_time.json")
-sys.path.insert(0, os.path.join(REPO, "molecule", "default", "tests"))
+sys.path.insert(0, os.path.join(REPO, "molecule", "suite"))
+os.environ.setdefault("LBHA_SCENARIO", "default")
 
-from ops_helpers import molecule, run_playbook, write_inventory  # noqa: E402  (the scenario's helpers)
+from lbha_suite.playbooks import molecule, run_playbook, write_inventory  # noqa: E402  (the suite's helpers)
 
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
 

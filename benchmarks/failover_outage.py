@@ -49,12 +49,13 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-TESTS = os.path.join(REPO, "molecule", "default", "tests")
 RESULT = os.path.join(HERE, "results", "failover_outage.json")
-sys.path.insert(0, TESTS)
+sys.path.insert(0, os.path.join(REPO, "molecule", "suite"))
+os.environ.setdefault("LBHA_SCENARIO", "default")
 
-import conftest as scenario  # noqa: E402  (the scenario's container helpers and recorders)
-from ops_helpers import molecule, run_playbook, write_inventory  # noqa: E402
+from lbha_suite import cluster as scenario  # noqa: E402  (the suite's container helpers and recorders)
+from lbha_suite.planes import plane as scenario_plane  # noqa: E402
+from lbha_suite.playbooks import molecule, run_playbook, write_inventory  # noqa: E402
 
 TYPES = ("stop", "kill", "container", "crash")
 TRIAL_SECONDS = 120
@@ -123,15 +124,9 @@ def percentile(values, pct):
     return ordered[rank - 1]
 
 
-def deployed_cluster(topology):
-    plane = json.loads(topology["lb1"].check("cat", scenario.DATAPLANE_FILE)).get("plane")
-    conf = topology["lb1"].check("cat", scenario.KEEPALIVED_CONF)
-    return {"plane": plane, "preempt": "nopreempt" not in conf}
-
-
-def steady_state(topology, cluster):
-    if not scenario.steady(topology, cluster):
-        scenario.restore(topology, cluster)
+def steady_state(topology, plane):
+    if not scenario.steady(topology, plane):
+        scenario.restore(topology, plane)
 
 
 def inject(topology, kind):
@@ -213,7 +208,7 @@ def summarize(records, mdi):
 
 
 def run_profile(topology, name, kinds, trials, mdi, poll_timeout):
-    cluster = deployed_cluster(topology)
+    cluster = scenario_plane()   # where the plane keeps its state (the suite's fixture)
     out = {}
     for kind in kinds:
         records = []

@@ -1,5 +1,5 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Running the collection's operations playbooks against the default scenario.
+"""Running the collection's operations playbooks against the scenario under test.
 
 The inventory is built from the scenario's molecule.yml (platforms, groups, the provisioner's
 group_vars and host_vars), the same data molecule gives to converge, so the playbooks run the
@@ -16,9 +16,8 @@ import time
 
 import yaml
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SCENARIO_DIR = os.path.dirname(HERE)
-PROJECT_DIR = os.environ.get("MOLECULE_PROJECT_DIRECTORY") or os.path.dirname(os.path.dirname(SCENARIO_DIR))
+from .scenario import PROJECT_DIR, current
+
 PLAYBOOK_TIMEOUT = 600
 
 
@@ -35,21 +34,21 @@ def collections_path():
 
 
 def molecule(*args):
-    """`molecule ARGS -s default` from the project directory; returns its seconds.
+    """`molecule ARGS -s <scenario>` from the project directory; returns its seconds.
 
     Raises CalledProcessError when molecule fails."""
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(),
                PATH=os.pathsep.join([os.path.dirname(sys.executable), "/usr/sbin", "/sbin",
                                      os.environ.get("PATH", "")]))
     started = time.monotonic()
-    subprocess.run([os.path.join(os.path.dirname(sys.executable), "molecule")] + list(args) + ["-s", "default"],
+    subprocess.run([os.path.join(os.path.dirname(sys.executable), "molecule")] + list(args) + ["-s", current().name],
                    cwd=PROJECT_DIR, env=env, check=True)
     return time.monotonic() - started
 
 
 def write_inventory(directory, molecule_file=None):
     """An inventory of the scenario's containers (docker connection) with its variables."""
-    with open(molecule_file or os.path.join(SCENARIO_DIR, "molecule.yml")) as handle:
+    with open(molecule_file or os.path.join(current().dir, "molecule.yml")) as handle:
         scenario = yaml.safe_load(handle)
     inventory = scenario.get("provisioner", {}).get("inventory", {})
     host_vars = inventory.get("host_vars", {})

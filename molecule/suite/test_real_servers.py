@@ -3,9 +3,12 @@
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import re
+
 import pytest
 
-from conftest import (CLIENT, DIRECTORS, PAGES, REAL_SERVERS, SERVICE_PORT, VIP, arp_replies)
+from lbha_suite.cluster import (CLIENT, DIRECTORS, DIRECTOR_MASTER, PAGES, REAL_SERVERS, SERVICE_PORT, VIP,
+                                arp_replies)
 
 SCOPES = ("all", "lo", "default")
 
@@ -23,8 +26,8 @@ def test_vip_unit_holds_the_vip_across_reboots(real_server):
     assert real_server.is_enabled("lbha-vip.service")
     assert real_server.is_active("lbha-vip.service")
     unit = real_server.check("systemctl", "cat", "lbha-vip.service")
-    assert "ExecStart=/sbin/ip addr replace %s/32 dev lo label lo:1" % VIP in unit
-    assert "ExecStop=-/sbin/ip addr del %s/32 dev lo" % VIP in unit
+    assert re.search(r"^ExecStart=/\S*/ip addr replace %s/32 dev lo label lo:1$" % re.escape(VIP), unit, re.M), unit
+    assert re.search(r"^ExecStop=-/\S*/ip addr del %s/32 dev lo$" % re.escape(VIP), unit, re.M), unit
 
 
 @pytest.mark.parametrize("scope", SCOPES)
@@ -65,10 +68,9 @@ def test_no_real_server_answers_arp_for_the_vip(topology):
     assert not real_macs.intersection(answered), "real server(s) answered ARP for the VIP: %s" % answered
 
 
-def test_only_the_master_answers_arp_for_the_vip(topology):
-    if not topology["lb1"].is_active("keepalived"):
-        pytest.skip("keepalived is not active on lb1: the director role has not been applied")
+def test_only_the_master_answers_arp_for_the_vip(topology, steady_cluster):
+    master = topology[DIRECTOR_MASTER]
     answered = arp_replies(topology[CLIENT], VIP)
-    assert answered == [topology["lb1"].mac()], (
-        "expected only lb1 (%s) to answer, got %s; directors: %s" % (
-            topology["lb1"].mac(), answered, {n: topology[n].mac() for n in DIRECTORS}))
+    assert answered == [master.mac()], (
+        "expected only %s (%s) to answer, got %s; directors: %s" % (
+            DIRECTOR_MASTER, master.mac(), answered, {n: topology[n].mac() for n in DIRECTORS}))

@@ -5,20 +5,23 @@ __metaclass__ = type
 
 import uuid
 
+from lbha_suite.cluster import REAL_SERVERS
+from lbha_suite.scenario import MAILDIR
+
 
 def test_client_accepts_gratuitous_arp(client):
     assert client.sysctl("net.ipv4.conf.all.arp_accept") == "1"
     assert client.sysctl("net.ipv4.conf.eth0.arp_accept") == "1"
 
 
-def test_smtp_receiver_stores_a_message(topology, client):
+def test_smtp_receiver_stores_a_message(topology, client, scenario):
     assert client.is_active("lbha-smtp-sink.service")
     subject = "lbha-test-%s" % uuid.uuid4().hex
     # sent from a real server, as keepalived on a director would send it
     script = (
-        "import smtplib; s = smtplib.SMTP('1.1.1.10', 25, timeout=5); "
+        "import smtplib; s = smtplib.SMTP('%s', 25, timeout=5); "
         "s.sendmail('keepalived@lbha.test', ['sysadmin@lbha.test'], "
-        "'Subject: %s\\r\\n\\r\\nbody\\r\\n'); s.quit()" % subject)
-    topology["web1"].check("python3", "-c", script)
-    found = client.run("grep", "-rl", "Subject: %s" % subject, "/var/mail/lbha/new")
-    assert found.returncode == 0 and found.stdout.strip(), "message %s not in /var/mail/lbha/new" % subject
+        "'Subject: %s\\r\\n\\r\\nbody\\r\\n'); s.quit()" % (scenario.client_address, subject))
+    topology[sorted(REAL_SERVERS)[0]].check("python3", "-c", script)
+    found = client.run("grep", "-rl", "Subject: %s" % subject, MAILDIR + "/new")
+    assert found.returncode == 0 and found.stdout.strip(), "message %s not in %s/new" % (subject, MAILDIR)

@@ -1,15 +1,14 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Helpers for the default scenario's checks: commands run in the containers with `docker exec`.
+"""The cluster as the suite sees it: hosts, recorders on them, the state of VRRP and the planes.
 
-The checks run under `molecule verify` and on their own (`pytest molecule/default/tests`) against
-a created and converged scenario.
+Every constant comes from the scenario's inventory (scenario.py), never from the deployed files.
+Containers are reached with ``docker exec``.
 """
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import json
 import os
-import platform
 import re
 import subprocess
 import tempfile
@@ -17,14 +16,17 @@ import time
 
 import pytest
 
-DOCKER = os.environ.get("DOCKER", "/usr/bin/docker")
+from .scenario import MAILDIR, current
 
-VIP = "1.1.1.111"
-DIRECTORS = {"lb1": "1.1.1.1", "lb2": "1.1.1.2"}
-REAL_SERVERS = {"web1": "1.1.1.3", "web2": "1.1.1.4"}
-CLIENT = "client"
-PAGES = {"web1": "Welcome to nginx NO.1", "web2": "Welcome to nginx NO.2"}
-SERVICE_PORT = 80
+DOCKER = os.environ.get("DOCKER", "/usr/bin/docker")
+SCENARIO = current()
+
+VIP = SCENARIO.vip
+DIRECTORS = SCENARIO.directors
+REAL_SERVERS = SCENARIO.real_servers
+CLIENT = SCENARIO.client
+PAGES = SCENARIO.pages
+SERVICE_PORT = SCENARIO.service_port
 
 _MAC = re.compile(r"\[([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})\]")
 
@@ -91,29 +93,6 @@ def _running(name):
     return result.returncode == 0 and result.stdout.strip() == "true"
 
 
-@pytest.fixture(scope="session")
-def topology():
-    """The scenario's containers; skips when they are not running."""
-    names = list(DIRECTORS) + list(REAL_SERVERS) + [CLIENT]
-    if not os.access(DOCKER, os.X_OK):
-        pytest.skip("docker client %s is missing" % DOCKER)
-    missing = [n for n in names if not _running(n)]
-    if missing:
-        pytest.skip("containers %s of molecule/default are not running (molecule create -s default)"
-                    % ", ".join(missing))
-    return {n: Host(n) for n in names}
-
-
-@pytest.fixture(params=sorted(REAL_SERVERS))
-def real_server(request, topology):
-    return topology[request.param]
-
-
-@pytest.fixture
-def client(topology):
-    return topology[CLIENT]
-
-
 # --- failover drills -------------------------------------------------------------------------
 #
 # Everything that must be timed runs as ONE python3 process inside a container (started with
@@ -122,14 +101,10 @@ def client(topology):
 # share the kernel), stop when their stdin is closed and at their own deadline, so nothing outlives
 # a test. Their output goes to a file on the host, read after they stop.
 
-DIRECTOR_MASTER = "lb1"
-DIRECTOR_BACKUP = "lb2"
-INSTANCE = "VI_1"
-VRRP_STATE_FILE = "/run/lbha/vrrp/%s.state" % INSTANCE
-CHECKER_STATE_FILE = "/run/lbha/checker.json"
-DATAPLANE_FILE = "/etc/lbha/dataplane.json"
-KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
-MAILDIR = "/var/mail/lbha"
+DIRECTOR_MASTER = SCENARIO.master
+DIRECTOR_BACKUP = SCENARIO.backup
+INSTANCE = SCENARIO.instance
+VRRP_STATE_FILE = SCENARIO.vrrp_state_file
 
 POLL_INTERVAL = 0.05    # one request every 50 ms
 POLL_TIMEOUT = 0.5      # a request that takes longer has failed
@@ -399,16 +374,6 @@ def wait_master(topology, name, timeout, why):
              lambda: "%s to become MASTER with the VIP %s (now %s)" % (name, why, describe(topology)))
 
 
-def checker_health(director):
-    """{real server address: healthy} from the director's checker, {} when there is none."""
-    result = director.run("cat", CHECKER_STATE_FILE)
-    if result.returncode != 0:
-        return {}
-    data = json.loads(result.stdout)
-    return {rs["address"]: rs["healthy"]
-            for vs in data.get("virtual_servers", []) for rs in vs.get("real_servers", [])}
-
-
 def fetch(client, timeout=5):
     """One request to the VIP from the client: the page, or None when it failed."""
     result = client.run("curl", "-sS", "--max-time", timeout, "http://%s:%d/" % (VIP, SERVICE_PORT),
@@ -424,36 +389,6 @@ def vrrp_adverts(host, seconds, limit=5):
 
 def read_mails(client):
     return json.loads(client.check("python3", "-c", MAIL_SCRIPT, MAILDIR))
-
-
-def _conf_value(text, key):
-    match = re.search(r"^\s*%s\s+(\S+)" % re.escape(key), text, re.MULTILINE)
-    return match.group(1) if match else None
-
-
-@pytest.fixture(scope="session")
-def cluster(topology):
-    """What the deployed configuration says: advert_int, priorities, preemption, unicast, mail."""
-    confs = {name: topology[name].check("cat", KEEPALIVED_CONF) for name in DIRECTORS}
-    dataplane = json.loads(topology[DIRECTOR_MASTER].check("cat", DATAPLANE_FILE))
-    service = [vs for vs in dataplane["virtual_servers"]
-               if vs["address"] == VIP and vs["port"] == SERVICE_PORT][0]
-    checks = [rs["check"] for rs in service["real_servers"] if rs["check"]]
-    advert_int = float(_conf_value(confs[DIRECTOR_MASTER], "advert_int") or 1)
-    priorities = {name: int(_conf_value(conf, "priority")) for name, conf in confs.items()}
-    return {
-        "confs": confs,
-        "advert_int": advert_int,
-        "virtual_router_id": int(_conf_value(confs[DIRECTOR_MASTER], "virtual_router_id")),
-        "priorities": priorities,
-        "preempt": not any(re.search(r"^\s*nopreempt\s*$", c, re.MULTILINE) for c in confs.values()),
-        "unicast": all("unicast_peer" in c for c in confs.values()),
-        "smtp_alert": all(re.search(r"^\s*smtp_alert(\s+(true|yes|on))?\s*$", c, re.MULTILINE)
-                          for c in confs.values()),
-        "plane": dataplane.get("plane"),
-        "delay_loop": service["delay_loop"],
-        "check": max(checks, key=lambda c: c["connect_timeout"] + c["retry"] * c["delay_before_retry"]),
-    }
 
 
 def master_down_interval(advert_int, priority):
@@ -477,20 +412,18 @@ def start_container(host):
     wait_booted(host)
 
 
-def steady(topology, cluster):
-    """lb1 MASTER with the VIP, lb2 BACKUP without, both real servers healthy on lb1's checker."""
+def steady(topology, plane):
+    """The MASTER with the VIP, the BACKUP without, every real server healthy on the MASTER's plane."""
     if not is_master(topology, DIRECTOR_MASTER):
         return False
     if vrrp_state(topology[DIRECTOR_BACKUP]) != "BACKUP":
         return False
-    if cluster["plane"] == "nftables":
-        health = checker_health(topology[DIRECTOR_MASTER])
-        if sorted(a for a, ok in health.items() if ok) != sorted(REAL_SERVERS.values()):
-            return False
-    return True
+    servers = plane.servers(topology[DIRECTOR_MASTER])
+    serving = sorted(a for a, rs in servers.items() if rs["healthy"] and rs["weight"] > 0)
+    return serving == sorted(REAL_SERVERS.values())
 
 
-def restore(topology, cluster):
+def restore(topology, plane):
     """Undo whatever a drill did and wait (bounded) for the steady state."""
     for name in list(DIRECTORS) + list(REAL_SERVERS) + [CLIENT]:
         start_container(topology[name])
@@ -498,29 +431,20 @@ def restore(topology, cluster):
         if not topology[name].is_active("nginx"):
             topology[name].check("systemctl", "start", "nginx", timeout=60)
     for name in DIRECTORS:
-        units = ["keepalived"] + (["lbha-checker"] if cluster["plane"] == "nftables" else [])
-        for unit in units:
+        for unit in plane.units:
             if not topology[name].is_active(unit):
                 topology[name].check("systemctl", "start", unit, timeout=60)
-    if not cluster["preempt"]:
-        # lb1 came back as BACKUP; a restart of lb2's keepalived (priority-0 advert) hands the
-        # VIP back, and lb2 returns as BACKUP.
-        def lb1_ready():
+    if not SCENARIO.preempt:
+        # the MASTER came back as BACKUP; a restart of the other's keepalived (priority-0 advert)
+        # hands the VIP back, and the other returns as BACKUP.
+        def master_ready():
             return vrrp_state(topology[DIRECTOR_MASTER]) in ("BACKUP", "MASTER")
-        wait_for(lb1_ready, SETTLE_TIMEOUT, "keepalived on lb1 to report its state")
+        wait_for(master_ready, SETTLE_TIMEOUT, "keepalived on %s to report its state" % DIRECTOR_MASTER)
         if vrrp_state(topology[DIRECTOR_BACKUP]) == "MASTER":
             topology[DIRECTOR_BACKUP].check("systemctl", "restart", "keepalived", timeout=60)
-    wait_for(lambda: steady(topology, cluster), SETTLE_TIMEOUT,
-             "the steady state (lb1 MASTER with the VIP, lb2 BACKUP, both real servers healthy)")
-
-
-@pytest.fixture
-def steady_cluster(topology, cluster):
-    """Starts from the steady state and restores it afterwards, whatever the test did."""
-    if not steady(topology, cluster):
-        restore(topology, cluster)
-    yield cluster
-    restore(topology, cluster)
+    wait_for(lambda: steady(topology, plane), SETTLE_TIMEOUT,
+             "the steady state (%s MASTER with the VIP, %s BACKUP, every real server healthy)"
+             % (DIRECTOR_MASTER, DIRECTOR_BACKUP))
 
 
 # --- measurements -------------------------------------------------------------------------------
@@ -588,47 +512,8 @@ def outage(polls, since, until=None):
             "max_gap_ms": round(gap * 1000.0, 1)}
 
 
-def _project_dir():
-    return os.environ.get("MOLECULE_PROJECT_DIRECTORY") or os.path.abspath(
-        os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
-
-
-@pytest.fixture(scope="session")
-def scenario_name():
-    return os.environ.get("MOLECULE_SCENARIO_NAME") or "default"
-
-
-@pytest.fixture(scope="session")
-def failover_results(scenario_name, cluster):
-    """Per-case measurements, written to benchmarks/results/failover-<scenario>.json."""
-    lb2_priority = cluster["priorities"][DIRECTOR_BACKUP]
-    data = {
-        "benchmark": "failover",
-        "scenario": scenario_name,
-        "advert_int_s": cluster["advert_int"],
-        "priorities": cluster["priorities"],
-        "master_down_interval_s": round(master_down_interval(cluster["advert_int"], lb2_priority), 4),
-        "preempt": cluster["preempt"],
-        "unicast": cluster["unicast"],
-        "plane": cluster["plane"],
-        "poll": {"interval_ms": POLL_INTERVAL * 1000, "timeout_ms": POLL_TIMEOUT * 1000,
-                 "outage": "ms between the last good response before failed requests and the "
-                           "first good response after them, measured on the client"},
-        "vip_sample_interval_ms": SAMPLE_INTERVAL * 1000,
-        "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
-        "cases": {},
-    }
-    path = os.path.join(_project_dir(), "benchmarks", "results", "failover-%s.json" % scenario_name)
-
-    def record(case, values):
-        data["cases"][case] = values
-        data["generated"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        if not os.path.isdir(os.path.dirname(path)):
-            os.makedirs(os.path.dirname(path))
-        tmp = path + ".tmp"
-        with open(tmp, "w") as handle:
-            json.dump(data, handle, indent=1, sort_keys=True)
-            handle.write("\n")
-        os.rename(tmp, path)
-
-    return record
+def serving(plane, director, address):
+    """Whether the director's plane gives the real server new connections (present, healthy,
+    weight above 0, not drained). A server keepalived removed from IPVS is not serving."""
+    rs = plane.servers(director).get(address)
+    return bool(rs and rs["healthy"] and rs["weight"] > 0 and not rs.get("drained"))

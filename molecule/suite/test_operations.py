@@ -2,9 +2,11 @@
 """The day-2 playbooks (lbha.cluster.status, drain, failover) against the running scenario.
 
 Each test runs `ansible-playbook lbha.cluster.<name>` with an inventory built from molecule.yml
-(ops_helpers.py) and checks the outcome on the containers themselves: VIP ownership, VRRP state
-files, the checker's state, and a client polling the VIP every 50 ms. Each test starts from the
-steady state (lb1 MASTER, lb2 BACKUP, both real servers healthy) and restores it.
+(lbha_suite/playbooks.py) and checks the outcome on the hosts themselves: VIP ownership, VRRP
+state files, the plane's live table of real servers (lbha_suite/planes.py), and a client polling
+the VIP every 50 ms. Each test starts from the steady state (MASTER, BACKUP, every real server
+healthy) and restores it. In the comments, lb1 is the scenario's MASTER and lb2 its BACKUP,
+web1 and web2 its first two real servers.
 """
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
@@ -15,12 +17,13 @@ import time
 
 import pytest
 
-from conftest import (CHECKER_STATE_FILE, CLIENT, DIRECTOR_BACKUP, DIRECTOR_MASTER, DIRECTORS,
-                      PAGES, REAL_SERVERS, VIP, holds_vip, is_master, master_down_interval,
-                      outage, start_poller, start_sampler, vrrp_state, wait_for)
-from ops_helpers import run_playbook, write_inventory
+from lbha_suite.cluster import (CLIENT, DIRECTOR_BACKUP, DIRECTOR_MASTER, DIRECTORS, INSTANCE, PAGES,
+                                REAL_SERVERS, SCENARIO, VIP, holds_vip, is_master, master_down_interval,
+                                outage, start_poller, start_sampler, vrrp_state, wait_for)
+from lbha_suite.playbooks import run_playbook, write_inventory
 
-DRAIN_FILE = "/etc/lbha/drain.json"
+WEB1, WEB2 = sorted(REAL_SERVERS)[:2]
+LB1, LB2 = DIRECTOR_MASTER, DIRECTOR_BACKUP
 PLAYBOOK_VARS = {
     # the services are probed from the client container, as a user's client would see them
     "lbha_operations_probe_host": CLIENT,
@@ -42,55 +45,59 @@ def playbook(inventory, name, **extra):
     return run_playbook(inventory, name, variables)
 
 
-def checker_servers(director):
-    """{address: real server entry} from the director's checker state file."""
-    data = json.loads(director.check("cat", CHECKER_STATE_FILE))
-    return {rs["address"]: rs for vs in data["virtual_servers"] for rs in vs["real_servers"]}
+def drained_on(topology, name):
+    """The drained real servers of a director's host document."""
+    return json.loads(topology[name].check("cat", SCENARIO.document))["drained"]
 
 
-def clear_drain(topology):
-    """Nothing drained on any director (drain file emptied, checker reloaded)."""
+def clear_drain(topology, plane, inventory):
+    """Nothing drained on any director: what a test left drained is undrained by the drain playbook."""
+    left = sorted(set(a for name in DIRECTORS for a in drained_on(topology, name)))
+    hosts = [n for n, a in REAL_SERVERS.items() if a in left]
+    if hosts:
+        result = playbook(inventory, "drain", lbha_drain_hosts=",".join(hosts), lbha_drain_state="undrained")
+        assert result.returncode == 0, result.tail()
     for name in DIRECTORS:
-        director = topology[name]
-        if director.run("test", "-e", DRAIN_FILE).returncode == 0:
-            director.check("sh", "-c", "printf '{\"drain\": []}\\n' > %s" % DRAIN_FILE)
-            director.check("systemctl", "reload", "lbha-checker", timeout=60)
-    for name in DIRECTORS:
-        wait_for(lambda: not any(rs.get("drained") for rs in checker_servers(topology[name]).values()),
-                 30, "the checker on %s to report no drained real server" % name)
+        wait_for(lambda name=name: not any(rs.get("drained") for rs in plane.servers(topology[name]).values()),
+                 30, "%s to report no drained real server" % name)
 
 
 # --- status --------------------------------------------------------------------------------------
 
-def test_status_shows_lb1_master_and_exits_0(topology, steady_cluster, inventory):
+def row(*cells):
+    """A regular expression for a row of the status table."""
+    return r"\s+".join(re.escape(str(cell)) if cell is not None else r"\S+" for cell in cells)
+
+
+def test_status_shows_the_master_and_exits_0(topology, steady_cluster, plane, inventory):
     result = playbook(inventory, "status")
     assert result.returncode == 0, result.tail()
-    assert re.search(r"lb1\s+running\s+\S+\s+VI_1\s+MASTER\s+1\.1\.1\.111\*", result.output), result.tail()
-    assert re.search(r"lb2\s+running\s+\S+\s+VI_1\s+BACKUP\s+1\.1\.1\.111(\s|')", result.output), result.tail()
+    assert re.search(row(LB1, "running", plane.name, INSTANCE, "MASTER", VIP + "*"), result.output), result.tail()
+    assert re.search(row(LB2, "running", plane.name, INSTANCE, "BACKUP", VIP) + r"(\s|')", result.output), result.tail()
     for address in REAL_SERVERS.values():
-        assert re.search(r"lb1\s+TCP 1\.1\.1\.111:80\s+%s:80\s+healthy\s+1\s" % re.escape(address),
-                         result.output), result.tail()
-    assert "OK: every VIP (1.1.1.111) is held by exactly one director" in result.output
+        assert re.search(row(LB1, "TCP/%s:%d" % (VIP, SCENARIO.service_port), "%s:%d" % (address, SCENARIO.service_port),
+                             "healthy", 1), result.output), result.tail()
+    assert "OK: every VIP (%s) is held by exactly one director" % VIP in result.output
 
 
 @pytest.fixture
 def vip_on_lb2(topology, steady_cluster):
     """The VIP added by hand on lb2's eth0 (a split brain); removed again afterwards."""
     lb2 = topology[DIRECTOR_BACKUP]
-    lb2.check("ip", "addr", "add", "%s/24" % VIP, "dev", "eth0")
+    lb2.check("ip", "addr", "add", "%s/%d" % (VIP, SCENARIO.vip_prefix), "dev", "eth0")
     yield lb2
-    lb2.run("ip", "addr", "del", "%s/24" % VIP, "dev", "eth0")
+    lb2.run("ip", "addr", "del", "%s/%d" % (VIP, SCENARIO.vip_prefix), "dev", "eth0")
     # the client may have learnt lb2's MAC for the VIP meanwhile: let it ask again
     topology[CLIENT].run("ip", "neigh", "del", VIP, "dev", "eth0")
     wait_for(lambda: not holds_vip(lb2), 10, "the injected VIP to be gone from lb2")
 
 
-def test_status_detects_an_injected_split_brain(topology, vip_on_lb2, inventory):
+def test_status_detects_an_injected_split_brain(topology, vip_on_lb2, plane, inventory):
     assert holds_vip(topology[DIRECTOR_MASTER]) and holds_vip(vip_on_lb2)
     result = playbook(inventory, "status")
     assert result.returncode != 0, result.tail()
-    assert "SPLIT BRAIN: VIP 1.1.1.111 is held by lb1 and lb2" in result.output, result.tail()
-    assert re.search(r"lb2\s+running\s+\S+\s+VI_1\s+BACKUP\s+1\.1\.1\.111\*", result.output), result.tail()
+    assert "SPLIT BRAIN: VIP %s is held by %s and %s" % (VIP, LB1, LB2) in result.output, result.tail()
+    assert re.search(row(LB2, "running", plane.name, INSTANCE, "BACKUP", VIP + "*"), result.output), result.tail()
 
 
 def test_status_fails_when_no_director_holds_the_vip(topology, steady_cluster, inventory):
@@ -100,39 +107,40 @@ def test_status_fails_when_no_director_holds_the_vip(topology, steady_cluster, i
         wait_for(lambda name=name: not holds_vip(topology[name]), 10, "the VIP to leave %s" % name)
     result = playbook(inventory, "status")
     assert result.returncode != 0, result.tail()
-    assert "VIP 1.1.1.111 is held by no director" in result.output, result.tail()
-    assert re.search(r"lb1\s+STOPPED\s", result.output), result.tail()
+    assert "VIP %s is held by no director" % VIP in result.output, result.tail()
+    assert re.search(row(LB1, "STOPPED"), result.output), result.tail()
 
 
 # --- drain -----------------------------------------------------------------------------------------
 
 @pytest.fixture
-def undrained(topology, steady_cluster):
-    clear_drain(topology)
+def undrained(topology, steady_cluster, plane, inventory):
+    clear_drain(topology, plane, inventory)
     yield steady_cluster
-    clear_drain(topology)
+    clear_drain(topology, plane, inventory)
 
 
-def test_drain_web1_without_a_failed_request(topology, undrained, inventory):
-    web1_page, web2_page = PAGES["web1"], PAGES["web2"]
+def test_drain_web1_without_a_failed_request(topology, undrained, plane, inventory):
+    web1_page, web2_page = PAGES[WEB1], PAGES[WEB2]
     poller = start_poller(topology[CLIENT], POLL_SECONDS)
     try:
         wait_for(lambda: {p.get("page") for p in poller.peek() if p["ok"]} >= {web1_page, web2_page}, 30,
                  "the client to get answers from both real servers")
         t_drain = time.time()
-        drained = playbook(inventory, "drain", lbha_drain_hosts="web1", lbha_drain_timeout=60)
+        drained = playbook(inventory, "drain", lbha_drain_hosts=WEB1, lbha_drain_timeout=60)
         t_drained = time.time()
         assert drained.returncode == 0, drained.tail()
         for name in DIRECTORS:
-            web1 = checker_servers(topology[name])[REAL_SERVERS["web1"]]
-            assert web1["drained"] is True and web1["weight"] == 0 and web1["buckets"] == 0, (name, web1)
+            web1 = plane.servers(topology[name])[REAL_SERVERS[WEB1]]
+            assert web1["drained"] is True and web1["weight"] == 0, (name, web1)
+            assert drained_on(topology, name) == [REAL_SERVERS[WEB1]]
         time.sleep(DRAINED_OBSERVATION)   # traffic to observe while drained, not a wait for a state
         t_undrain = time.time()
-        undrained_run = playbook(inventory, "drain", lbha_drain_hosts="web1", lbha_drain_state="undrained")
+        undrained_run = playbook(inventory, "drain", lbha_drain_hosts=WEB1, lbha_drain_state="undrained")
         assert undrained_run.returncode == 0, undrained_run.tail()
         t_back = wait_for(lambda: next((p["t"] for p in poller.peek()
                                         if p["t"] >= t_undrain and p.get("page") == web1_page), None),
-                          20, "web1 to serve again after the undrain")
+                          20, "%s to serve again after the undrain" % WEB1)
         polls = poller.stop()
     finally:
         poller.stop()
@@ -143,23 +151,24 @@ def test_drain_web1_without_a_failed_request(topology, undrained, inventory):
     while_drained = [p for p in polls if t_drained <= p["t"] < t_undrain]
     assert len(while_drained) >= DRAINED_OBSERVATION / 0.05 * 0.5, "too few requests while drained"
     assert {p["page"] for p in while_drained} == {web2_page}, (
-        "web1 got new requests while drained: %s" % sorted({p["page"] for p in while_drained}))
+        "%s got new requests while drained: %s" % (WEB1, sorted({p["page"] for p in while_drained})))
     assert t_back - t_undrain <= 20
     for name in DIRECTORS:
-        web1 = checker_servers(topology[name])[REAL_SERVERS["web1"]]
-        assert web1["drained"] is False and web1["weight"] == 1 and web1["buckets"] > 0, (name, web1)
-    assert json.loads(topology[DIRECTOR_MASTER].check("cat", DRAIN_FILE)) == {"drain": []}
+        web1 = plane.servers(topology[name])[REAL_SERVERS[WEB1]]
+        assert web1["drained"] is False and web1["weight"] == 1, (name, web1)
+        assert drained_on(topology, name) == []
 
 
-def test_drain_refuses_to_strand_a_virtual_server(topology, undrained, inventory):
-    result = playbook(inventory, "drain", lbha_drain_hosts="real_servers", lbha_drain_serial=2)
+def test_drain_refuses_to_strand_a_virtual_server(topology, undrained, plane, inventory):
+    result = playbook(inventory, "drain", lbha_drain_hosts="real_servers", lbha_drain_serial=len(REAL_SERVERS))
     assert result.returncode != 0, result.tail()
-    assert "no healthy real server would be left for" in result.output, result.tail()
+    assert "no real server would take new connections for" in result.output, result.tail()
     for name in DIRECTORS:
-        assert not any(rs["drained"] for rs in checker_servers(topology[name]).values())
+        assert not any(rs["drained"] for rs in plane.servers(topology[name]).values())
+        assert drained_on(topology, name) == []
 
 
-def test_rolling_maintenance_restarts_nginx_without_a_failed_request(topology, undrained, inventory, tmp_path):
+def test_rolling_maintenance_restarts_nginx_without_a_failed_request(topology, undrained, plane, inventory, tmp_path):
     tasks = tmp_path / "restart-nginx.yml"
     tasks.write_text("- name: Restart nginx\n  ansible.builtin.systemd_service:\n"
                      "    name: nginx\n    state: restarted\n")
@@ -186,17 +195,18 @@ def test_rolling_maintenance_restarts_nginx_without_a_failed_request(topology, u
     assert len(window) >= 40 and not failed, "%d of %d requests failed (s after the start: error): %s" % (
         len(failed), len(window), ["%.2f: %s" % (p["t"] - t_start, p.get("error")) for p in failed[:20]])
     for name in DIRECTORS:
-        assert not any(rs["drained"] for rs in checker_servers(topology[name]).values())
+        assert not any(rs["drained"] for rs in plane.servers(topology[name]).values())
+        assert drained_on(topology, name) == []
 
 
 # --- failover --------------------------------------------------------------------------------------
 
-def _takeover_bound(cluster):
-    return master_down_interval(cluster["advert_int"], cluster["priorities"][DIRECTOR_BACKUP]) + 2.0
+def _takeover_bound(scenario):
+    return master_down_interval(scenario.advert_int, scenario.priorities[DIRECTOR_BACKUP]) + 2.0
 
 
 def test_failover_moves_the_vip_to_lb2(topology, steady_cluster, inventory):
-    lb1, lb2 = topology[DIRECTOR_MASTER], topology[DIRECTOR_BACKUP]
+    lb1 = topology[DIRECTOR_MASTER]
     poller = start_poller(topology[CLIENT], POLL_SECONDS)
     try:
         wait_for(lambda: len([p for p in poller.peek() if p["ok"]]) >= 5, 30, "good responses")
@@ -206,9 +216,9 @@ def test_failover_moves_the_vip_to_lb2(topology, steady_cluster, inventory):
     finally:
         poller.stop()
     assert result.returncode == 0, result.tail()
-    assert is_master(topology, DIRECTOR_BACKUP), "lb2 is not the only MASTER after the failover playbook"
+    assert is_master(topology, DIRECTOR_BACKUP), "%s is not the only MASTER after the failover playbook" % LB2
     assert vrrp_state(lb1) == "STOP" and not lb1.is_active("keepalived")
-    assert "lb2 is MASTER with 1.1.1.111" in result.output
+    assert "%s is MASTER with %s" % (LB2, VIP) in result.output
     window = outage(polls, t_start)
     assert window["recovered"], window
     assert window["outage_ms"] <= _takeover_bound(steady_cluster) * 1000, window
@@ -218,17 +228,17 @@ def test_failover_with_restore_moves_the_vip_to_lb2_and_back(topology, steady_cl
     lb2 = topology[DIRECTOR_BACKUP]
     sampler = start_sampler(lb2, POLL_SECONDS)
     try:
-        wait_for(lambda: len(sampler.peek()) >= 3, 30, "the VIP sampler on lb2 to report")
+        wait_for(lambda: len(sampler.peek()) >= 3, 30, "the VIP sampler on %s to report" % LB2)
         t_start = time.time()
         result = playbook(inventory, "failover", lbha_failover_restore=True)
         samples = sampler.stop()
     finally:
         sampler.stop()
     assert result.returncode == 0, result.tail()
-    assert "Switched over from lb1 to lb2 and back" in result.output, result.tail()
+    assert "Switched over from %s to %s and back" % (LB1, LB2) in result.output, result.tail()
     on_lb2 = [s for s in samples if s["t"] >= t_start and s["vip"] and s["state"] == "MASTER"]
-    assert on_lb2, "lb2 never held the VIP as MASTER during the switchover"
-    assert is_master(topology, DIRECTOR_MASTER), "lb1 is not the only MASTER after the restore"
+    assert on_lb2, "%s never held the VIP as MASTER during the switchover" % LB2
+    assert is_master(topology, DIRECTOR_MASTER), "%s is not the only MASTER after the restore" % LB1
     assert vrrp_state(lb2) == "BACKUP" and not holds_vip(lb2)
 
 
@@ -237,8 +247,8 @@ def test_failover_refuses_when_the_peer_is_unhealthy(topology, steady_cluster, i
     lb2.check("systemctl", "stop", "keepalived", timeout=60)
     result = playbook(inventory, "failover")
     assert result.returncode != 0, result.tail()
-    assert "Refusing the switchover from lb1 to lb2: the peer is not healthy (keepalived NOT running" in result.output, (
-        result.tail())
+    assert "Refusing the switchover from %s to %s: the peer is not ready (keepalived is not running" % (
+        LB1, LB2) in result.output, result.tail()
     lb1 = topology[DIRECTOR_MASTER]
     assert lb1.is_active("keepalived") and vrrp_state(lb1) == "MASTER" and holds_vip(lb1)
 
@@ -275,7 +285,7 @@ def test_upgrade_directors_upgrades_the_backup_first_and_never_the_vip_holder(
         marks[name] = (float(stamp), int(held))
     assert marks[DIRECTOR_BACKUP][0] < marks[DIRECTOR_MASTER][0], "the MASTER was upgraded first: %s" % marks
     assert all(held == 0 for _unused, held in marks.values()), "a director held the VIP while upgraded: %s" % marks
-    assert is_master(topology, DIRECTOR_MASTER), "lb1 is not MASTER again after the upgrade"
+    assert is_master(topology, DIRECTOR_MASTER), "%s is not MASTER again after the upgrade" % LB1
     assert vrrp_state(topology[DIRECTOR_BACKUP]) == "BACKUP"
     window = [p for p in polls if p["t"] >= t_start]
     failed = [p for p in window if not p["ok"]]

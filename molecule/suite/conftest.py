@@ -1,0 +1,102 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The suite every container scenario runs (its molecule.yml: ``verifier: directory: ../suite``).
+
+The scenario under test and what it must do come from its inventory (lbha_suite/scenario.py);
+the plane's state is read where that plane keeps it (lbha_suite/planes.py). A check that cannot
+find what it checks fails; nothing is skipped because the scenario is missing something.
+Measurements go to ``build/results/failover-<scenario>.json`` (``LBHA_RESULTS_DIR``), never into
+the committed tree: the benchmarks under benchmarks/ write the committed numbers.
+"""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import json
+import os
+import platform as _platform
+import time
+
+import pytest
+
+from lbha_suite import cluster as c
+from lbha_suite.planes import plane as _plane
+from lbha_suite.scenario import PROJECT_DIR, current
+
+
+@pytest.fixture(scope="session")
+def scenario():
+    return current()
+
+
+@pytest.fixture(scope="session")
+def plane():
+    return _plane()
+
+
+@pytest.fixture(scope="session")
+def topology(scenario):
+    """The scenario's containers; fails when one is not running (create and converge first)."""
+    names = list(c.DIRECTORS) + list(c.REAL_SERVERS) + ([c.CLIENT] if c.CLIENT else [])
+    assert os.access(c.DOCKER, os.X_OK), "the docker client %s is missing" % c.DOCKER
+    missing = [n for n in names if not c._running(n)]
+    assert not missing, "containers %s of scenario %s are not running (molecule create/converge -s %s)" % (
+        ", ".join(missing), scenario.name, scenario.name)
+    return dict((n, c.Host(n)) for n in names)
+
+
+@pytest.fixture(params=sorted(c.REAL_SERVERS))
+def real_server(request, topology):
+    return topology[request.param]
+
+
+@pytest.fixture(params=sorted(c.DIRECTORS))
+def director(request, topology):
+    return topology[request.param]
+
+
+@pytest.fixture
+def client(topology):
+    return topology[c.CLIENT]
+
+
+@pytest.fixture
+def steady_cluster(topology, scenario, plane):
+    """Starts from the steady state and restores it afterwards, whatever the test did."""
+    if not c.steady(topology, plane):
+        c.restore(topology, plane)
+    yield scenario
+    c.restore(topology, plane)
+
+
+def results_dir():
+    return os.environ.get("LBHA_RESULTS_DIR") or os.path.join(PROJECT_DIR, "build", "results")
+
+
+@pytest.fixture(scope="session")
+def failover_results(scenario):
+    """Per-case measurements, written to <results dir>/failover-<scenario>.json."""
+    data = {
+        "benchmark": "failover",
+        "master_down_interval_s": round(c.master_down_interval(scenario.advert_int,
+                                                               scenario.priorities[scenario.backup]), 4),
+        "poll": {"interval_ms": c.POLL_INTERVAL * 1000, "timeout_ms": c.POLL_TIMEOUT * 1000,
+                 "outage": "ms between the last good response before failed requests and the "
+                           "first good response after them, measured on the client"},
+        "vip_sample_interval_ms": c.SAMPLE_INTERVAL * 1000,
+        "machine": {"cpus": os.cpu_count(), "kernel": _platform.release()},
+        "cases": {},
+    }
+    data.update(scenario.summary())
+    path = os.path.join(results_dir(), "failover-%s.json" % scenario.name)
+
+    def record(case, values):
+        data["cases"][case] = values
+        data["generated"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        if not os.path.isdir(os.path.dirname(path)):
+            os.makedirs(os.path.dirname(path))
+        tmp = path + ".tmp"
+        with open(tmp, "w") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+            handle.write("\n")
+        os.rename(tmp, path)
+
+    return record
