@@ -19,8 +19,9 @@ import pytest
 
 from lbha_suite.cluster import (CLIENT, DIRECTOR_BACKUP, DIRECTOR_MASTER, DIRECTORS, INSTANCE, PAGES,
                                 REAL_SERVERS, SCENARIO, VIP, holds_vip, is_master, master_down_interval,
-                                outage, start_poller, start_sampler, vrrp_state, wait_for)
-from lbha_suite.playbooks import run_playbook, write_inventory
+                                outage, run_requests, serving, start_poller, start_sampler, vrrp_state,
+                                wait_for, wait_master)
+from lbha_suite.playbooks import run_module, run_playbook, write_inventory
 
 WEB1, WEB2 = sorted(REAL_SERVERS)[:2]
 LB1, LB2 = DIRECTOR_MASTER, DIRECTOR_BACKUP
@@ -157,6 +158,53 @@ def test_drain_web1_without_a_failed_request(topology, undrained, plane, invento
         web1 = plane.servers(topology[name])[REAL_SERVERS[WEB1]]
         assert web1["drained"] is False and web1["weight"] == 1, (name, web1)
         assert drained_on(topology, name) == []
+
+
+def test_a_drain_survives_restarts_of_keepalived_and_the_checker(topology, undrained, plane, inventory):
+    """The drain is configuration (weight 0 in keepalived.conf, the document's list for the
+    checker): restarting every unit of the plane on every director keeps the server drained."""
+    result = playbook(inventory, "drain", lbha_drain_hosts=WEB1, lbha_drain_timeout=30)
+    assert result.returncode == 0, result.tail()
+    for name in DIRECTORS:
+        for unit in plane.units:
+            topology[name].check("systemctl", "restart", unit, timeout=60)
+    for name in DIRECTORS:
+        wait_for(lambda name=name: all(topology[name].is_active(u) for u in plane.units)
+                 and REAL_SERVERS[WEB2] in plane.servers(topology[name]), 60,
+                 "%s to run again after the restart" % name)
+        web1 = plane.servers(topology[name]).get(REAL_SERVERS[WEB1])
+        assert web1 is not None and web1["weight"] == 0 and web1["drained"], (name, web1)
+    wait_master(topology, DIRECTOR_MASTER, 60, "after the restarts")
+    polls = [p for p in run_requests(topology[CLIENT], 20) if p["ok"]]
+    assert len(polls) == 20 and {p["page"] for p in polls} == {PAGES[WEB2]}, (
+        "the drained %s served after the restarts: %s" % (WEB1, sorted({p.get("page") for p in polls})))
+
+
+def test_an_undrain_leaves_a_failing_server_out(topology, undrained, plane, inventory):
+    """Undraining a server whose health check fails gives it no traffic until it passes."""
+    web1 = topology[WEB1]
+    result = playbook(inventory, "drain", lbha_drain_hosts=WEB1, lbha_drain_timeout=30)
+    assert result.returncode == 0, result.tail()
+    web1.check("systemctl", "stop", "nginx", timeout=60)
+    try:
+        for name in DIRECTORS:
+            # nftables: the checker reports it unhealthy; ipvs: keepalived took it out of the table
+            wait_for(lambda name=name: not (plane.servers(topology[name]).get(REAL_SERVERS[WEB1]) or {}).get("healthy"),
+                     60, "%s to see %s fail" % (name, WEB1))
+        undrain = run_module(inventory, "directors", "drain", {"servers": [REAL_SERVERS[WEB1]], "state": "undrained"})
+        assert undrain.returncode == 0, undrain.tail()
+        for name in DIRECTORS:
+            assert drained_on(topology, name) == []
+        # a check cycle later the failing server is still out, and no request fails
+        polls = run_requests(topology[CLIENT], 20)
+        assert all(p["ok"] for p in polls) and {p["page"] for p in polls} == {PAGES[WEB2]}, polls[:3]
+        for name in DIRECTORS:
+            assert not serving(plane, topology[name], REAL_SERVERS[WEB1]), (name, plane.servers(topology[name]))
+    finally:
+        web1.check("systemctl", "start", "nginx", timeout=60)
+    for name in DIRECTORS:
+        wait_for(lambda name=name: serving(plane, topology[name], REAL_SERVERS[WEB1]), 60,
+                 "%s to take %s back once it passes its check" % (name, WEB1))
 
 
 def test_drain_refuses_to_strand_a_virtual_server(topology, undrained, plane, inventory):

@@ -4,11 +4,14 @@ from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import re
+import subprocess
+import time
 
 import pytest
 
-from lbha_suite.cluster import (CLIENT, DIRECTORS, DIRECTOR_MASTER, PAGES, REAL_SERVERS, SERVICE_PORT, VIP,
-                                arp_replies)
+from lbha_suite.cluster import (CLIENT, DIRECTORS, DIRECTOR_MASTER, DOCKER, PAGES, REAL_SERVERS, SERVICE_PORT,
+                                VIP, arp_replies)
+from lbha_suite.playbooks import run_module, write_inventory
 
 SCOPES = ("all", "lo", "default")
 
@@ -74,3 +77,27 @@ def test_only_the_master_answers_arp_for_the_vip(topology, steady_cluster):
     assert answered == [master.mac()], (
         "expected only %s (%s) to answer, got %s; directors: %s" % (
             DIRECTOR_MASTER, master.mac(), answered, {n: topology[n].mac() for n in DIRECTORS}))
+
+
+def test_adding_a_vip_relabels_nothing_and_never_takes_a_live_vip_down(topology, tmp_path):
+    """A new VIP listed before the cluster's takes the next free label; the cluster's VIP keeps
+    lo:1 and is never deleted (ip monitor records every address event on the host meanwhile)."""
+    web = topology[sorted(REAL_SERVERS)[0]]
+    extra = "10.99.99.1"
+    inventory = write_inventory(str(tmp_path))
+    monitor = subprocess.Popen([DOCKER, "exec", web.name, "timeout", "60", "ip", "-o", "monitor", "address"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
+    try:
+        time.sleep(0.5)   # ip monitor subscribes before the change (a start-up delay, not a wait for state)
+        added = run_module(inventory, web.name, "real_server_vips", {"vips": [extra, VIP]})
+        assert added.returncode == 0, added.tail()
+        labels = dict((a["local"], a.get("label")) for a in web.addresses("lo") if a["prefixlen"] == 32)
+        assert labels == {VIP: "lo:1", extra: "lo:2"}, labels
+    finally:
+        restored = run_module(inventory, web.name, "real_server_vips", {"vips": [VIP]})
+        monitor.terminate()
+        events = monitor.communicate(timeout=30)[0]
+    assert restored.returncode == 0, restored.tail()
+    assert [a["local"] for a in web.addresses("lo") if a["prefixlen"] == 32] == [VIP]
+    assert "Deleted" not in "".join(line for line in events.splitlines() if " %s/" % VIP in line), events
+    assert any(" %s/" % extra in line for line in events.splitlines()), "ip monitor saw nothing: %s" % events

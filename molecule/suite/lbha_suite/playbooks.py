@@ -8,6 +8,7 @@ same way under `molecule verify` and in a standalone `pytest` against a converge
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import json
 import os
 import shutil
 import subprocess
@@ -84,6 +85,24 @@ class PlaybookResult(object):
         return "\n".join(self.output.splitlines()[-lines:])
 
 
+def _ansible_env():
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_PIPELINING="True",
+               ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
+               ANSIBLE_RETRY_FILES_ENABLED="False", ANSIBLE_CALLBACK_RESULT_FORMAT="yaml")
+    env.pop("ANSIBLE_CONFIG", None)
+    return env
+
+
+def run_module(inventory, hosts, module, args, timeout=PLAYBOOK_TIMEOUT):
+    """`ansible HOSTS -m lbha.cluster.<module> -a ARGS` against the inventory; never raises on rc."""
+    argv = [os.path.join(os.path.dirname(ansible_playbook()), "ansible"), hosts, "-i", inventory,
+            "-m", "lbha.cluster.%s" % module, "-a", json.dumps(args)]
+    started = time.monotonic()
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                          env=_ansible_env(), cwd=PROJECT_DIR, timeout=timeout, check=False)
+    return PlaybookResult(argv, proc.returncode, proc.stdout, time.monotonic() - started)
+
+
 def run_playbook(inventory, name, extra_vars=None, timeout=PLAYBOOK_TIMEOUT, extra_args=()):
     """`ansible-playbook lbha.cluster.<name>` against the inventory; never raises on rc."""
     argv = [ansible_playbook(), "lbha.cluster.%s" % name, "-i", inventory]
@@ -91,10 +110,7 @@ def run_playbook(inventory, name, extra_vars=None, timeout=PLAYBOOK_TIMEOUT, ext
         argv += ["-e", "%s=%s" % (key, value) if not isinstance(value, (dict, list, bool))
                  else "%s" % yaml.safe_dump({key: value}, default_flow_style=True).strip()]
     argv += list(extra_args)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_PIPELINING="True",
-               ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
-               ANSIBLE_RETRY_FILES_ENABLED="False", ANSIBLE_CALLBACK_RESULT_FORMAT="yaml")
-    env.pop("ANSIBLE_CONFIG", None)
+    env = _ansible_env()
     started = time.monotonic()
     proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
                           env=env, cwd=PROJECT_DIR, timeout=timeout, check=False)

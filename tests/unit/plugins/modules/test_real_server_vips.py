@@ -1,0 +1,112 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""lbha.cluster.real_server_vips against a simulated `ip` that keeps the addresses of lo in a file."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import json
+
+import pytest
+from ansible.module_utils import basic
+
+from ansible_collections.lbha.cluster.plugins.modules import real_server_vips
+
+FAKE_IP = r'''#!/usr/bin/env python3
+import json, sys
+state, log = sys.argv[0] + ".json", sys.argv[0] + ".log"
+args = sys.argv[1:]
+with open(log, "a") as f:
+    f.write(" ".join(args) + "\n")
+addrs = json.load(open(state))
+if args[:2] == ["-j", "addr"]:
+    infos = [dict(family="inet6" if ":" in a else "inet", local=a, prefixlen=128 if ":" in a else 32,
+                  **({"label": l} if l else {})) for a, l in addrs]
+    print(json.dumps([{"ifname": "lo", "addr_info": infos}]))
+    sys.exit(0)
+v6 = args[0] == "-6"
+args = args[1:] if v6 else args
+address = args[2].split("/")[0]
+if args[1] == "add":
+    if any(a == address for a, _l in addrs):
+        sys.exit(2)
+    addrs.append([address, args[args.index("label") + 1] if "label" in args else None])
+elif args[1] == "del":
+    addrs = [x for x in addrs if x[0] != address]
+json.dump(addrs, open(state, "w"))
+'''
+
+
+class Host(object):
+    def __init__(self, tmp_path, monkeypatch, run_module):
+        self.ip = tmp_path / "ip"
+        self.ip.write_text(FAKE_IP)
+        self.ip.chmod(0o755)
+        self.state = tmp_path / "ip.json"
+        self.state.write_text("[]")
+        self.log = tmp_path / "ip.log"
+        self.unit = tmp_path / "lbha-vip.service"
+        self.run_module = run_module
+        monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
+                            lambda module, name, required=False, opt_dirs=None: str(self.ip))
+
+    def run(self, vips, **kw):
+        return self.run_module(real_server_vips.main, dict(vips=vips, unit_path=str(self.unit), **kw))
+
+    def addresses(self):
+        return dict((a, l) for a, l in json.loads(self.state.read_text()))
+
+    def changes(self):
+        return [c for c in self.log.read_text().splitlines() if " add " in " %s " % c or " del " in " %s " % c] \
+            if self.log.exists() else []
+
+
+@pytest.fixture()
+def host(tmp_path, monkeypatch, run_module):
+    return Host(tmp_path, monkeypatch, run_module)
+
+
+def test_converge_is_idempotent(host):
+    result, failed = host.run(["1.1.1.111"])
+    assert not failed and result["changed"] and result["added"] == ["1.1.1.111"]
+    assert host.addresses() == {"1.1.1.111": "lo:1"}
+    assert "addr replace 1.1.1.111/32 dev lo label lo:1" in host.unit.read_text()
+    host.log.unlink()
+    result, failed = host.run(["1.1.1.111"])
+    assert not failed and not result["changed"] and host.changes() == []
+
+
+def test_adding_a_vip_relabels_nothing_and_never_removes_a_live_vip(host):
+    host.run(["1.1.1.111", "1.1.1.112"])
+    host.log.unlink()
+    result, failed = host.run(["1.1.1.100", "1.1.1.111", "1.1.1.112"])
+    assert not failed and result["added"] == ["1.1.1.100"] and result["removed"] == []
+    assert host.changes() == ["addr add 1.1.1.100/32 dev lo label lo:3"]
+    assert host.addresses() == {"1.1.1.111": "lo:1", "1.1.1.112": "lo:2", "1.1.1.100": "lo:3"}
+
+
+def test_a_removed_vip_is_deleted_and_the_rest_untouched(host):
+    host.run(["1.1.1.111", "1.1.1.112"])
+    host.log.unlink()
+    result, failed = host.run(["1.1.1.112"])
+    assert not failed and result["removed"] == ["1.1.1.111"] and host.changes() == ["addr del 1.1.1.111/32 dev lo"]
+    assert host.addresses() == {"1.1.1.112": "lo:2"}
+
+
+def test_no_vip_left_removes_the_unit(host):
+    host.run(["1.1.1.111"])
+    result, failed = host.run([])
+    assert not failed and result["removed"] == ["1.1.1.111"] and result["unit_changed"]
+    assert not host.unit.exists() and host.addresses() == {}
+
+
+def test_check_mode_and_diff_change_nothing(host):
+    result, failed = host.run(["1.1.1.111"], _ansible_check_mode=True, _ansible_diff=True)
+    assert not failed and result["changed"] and result["added"] == ["1.1.1.111"]
+    assert "label lo:1" in result["diff"]["after"]
+    assert host.addresses() == {} and not host.unit.exists()
+
+
+def test_a_bad_vip_changes_nothing(host):
+    result, failed = host.run(["1.1.1.111", "fe80::1%eth0"])
+    assert failed and "vips[1]" in result["msg"]
+    assert host.addresses() == {} and not host.unit.exists()
