@@ -29,13 +29,12 @@ import sys
 import tempfile
 import time
 
+import suite  # noqa: F401  pylint: disable=unused-import  (puts the molecule suite's helpers on the path)
+from lbha_suite.playbooks import molecule, run_playbook, write_inventory
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 RESULT = os.path.join(HERE, "results", "converge_time.json")
-sys.path.insert(0, os.path.join(REPO, "molecule", "suite"))
-os.environ.setdefault("LBHA_SCENARIO", "default")
-
-from lbha_suite.playbooks import molecule, run_playbook, write_inventory  # noqa: E402  (the suite's helpers)
 
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
 

@@ -47,15 +47,14 @@ import time
 
 import yaml
 
+import suite  # noqa: F401  pylint: disable=unused-import  (puts the molecule suite's helpers on the path)
+from lbha_suite import cluster as scenario
+from lbha_suite.planes import plane as scenario_plane
+from lbha_suite.playbooks import molecule, run_playbook, write_inventory
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 RESULT = os.path.join(HERE, "results", "failover_outage.json")
-sys.path.insert(0, os.path.join(REPO, "molecule", "suite"))
-os.environ.setdefault("LBHA_SCENARIO", "default")
-
-from lbha_suite import cluster as scenario  # noqa: E402  (the suite's container helpers and recorders)
-from lbha_suite.planes import plane as scenario_plane  # noqa: E402
-from lbha_suite.playbooks import molecule, run_playbook, write_inventory  # noqa: E402
 
 TYPES = ("stop", "kill", "container", "crash")
 TRIAL_SECONDS = 120

@@ -106,7 +106,7 @@ class Prober(object):
 
 def load_ipvs_parser(project_dir):
     """The collection's own ipvsadm parser (pure standard library)."""
-    path = os.path.join(project_dir, "plugins", "module_utils", "ipvs.py")
+    path = os.path.join(project_dir, "plugins", "module_utils", "ipvsadm.py")
     spec = importlib.util.spec_from_file_location("lbha_ipvs_parser", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

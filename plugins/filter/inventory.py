@@ -81,6 +81,27 @@ def host_addresses(hostnames, hostvars, role):
     return out
 
 
+def director_planes(hostnames, hostvars):
+    """``groups['directors'] | lbha.cluster.director_planes(hostvars)``: ``{host: plane}``.
+
+    The plane each director will use: ``lbha_director_detected_plane`` (set by the director
+    role's detect_plane.yml, which site.yml runs first), else ``lbha_director_dataplane``
+    (``auto`` when unset: the model then checks both planes).
+    """
+    if isinstance(hostnames, str) or not isinstance(hostnames, (list, tuple)):
+        raise AnsibleFilterError("director_planes: expected a list of inventory host names, got %s"
+                                 % type(hostnames).__name__)
+    out = {}
+    for host in hostnames:
+        plane = _get(hostvars, host, "lbha_director_detected_plane", None) or \
+            _get(hostvars, host, "lbha_director_dataplane", None) or "auto"
+        if plane not in ("auto", "ipvs", "nftables"):
+            raise AnsibleFilterError("director_planes: %s: lbha_director_dataplane %r is not auto, ipvs or nftables"
+                                     % (host, plane))
+        out[str(host)] = plane
+    return out
+
+
 def director_hosts(hostnames, hostvars):
     """``groups['directors'] | lbha.cluster.director_hosts(hostvars)``."""
     result = []
@@ -133,6 +154,7 @@ class FilterModule(object):
     def filters(self):
         return {
             "director_hosts": director_hosts,
+            "director_planes": director_planes,
             "host_addresses": host_addresses,
             "real_server_hosts": real_server_hosts,
         }

@@ -77,26 +77,18 @@ errors:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lbha.cluster.plugins.module_utils.model import (
-    DEFAULT_NOTIFY_SCRIPT, ValidationError, secrets, validate_cluster)
+from ansible_collections.lbha.cluster.plugins.module_utils._args import cluster_argument_spec, hide_secrets
 from ansible_collections.lbha.cluster.plugins.module_utils.keepalived import render
+from ansible_collections.lbha.cluster.plugins.module_utils.model import ValidationError, validate_cluster
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            cluster=dict(type="dict", required=True),
-            directors=dict(type="list", elements="dict", required=True),
-            real_server_hosts=dict(type="dict", default={}),
-            dataplane=dict(type="str", choices=["ipvs", "nftables"], default="ipvs"),
-            notify_script=dict(type="str", default=DEFAULT_NOTIFY_SCRIPT),
-            script_user=dict(type="str"),
-        ),
+        argument_spec=cluster_argument_spec(directors=dict(type="list", elements="dict", required=True)),
         supports_check_mode=True,
     )
     p = module.params
-    for secret in secrets(p["cluster"]):
-        module.no_log_values.add(secret)
+    hide_secrets(module)
     try:
         result = validate_cluster(p["cluster"], p["directors"], p["real_server_hosts"], p["dataplane"],
                                   p["notify_script"], p["script_user"])

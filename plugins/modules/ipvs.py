@@ -52,8 +52,8 @@ options:
         mappings with C(address), C(port) (default the service port), C(weight) (default
         C(1)) and C(forward) (C(DR), C(NAT) or C(TUN)).
       - With O(state=present) the listed real servers are exactly those of the service;
-        others are removed. DR and TUN real servers always take the service port (as
-        ipvsadm does); another port is reported as a warning.
+        others are removed. DR and TUN real servers must have the service port (as in the
+        cluster model; ipvsadm would silently use the service port): another port is an error.
       - Other keys of the cluster model (C(delay_loop), C(quorum), C(check), C(name), ...)
         are ignored; unknown keys are an error.
       - When omitted, the module changes no service and only applies O(drain) to the live table.
@@ -206,8 +206,10 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lbha.cluster.plugins.module_utils.ipvs import (
-    NO_IPVS_MESSAGE, IpvsError, comparable, desired_table, diff_tables, is_no_ipvs, normalize_drain,
-    parse_save, render_save, restore_text, table_to_list, target_table,
+    comparable, desired_table, diff_tables, normalize_drain, render_save, restore_text, table_to_list, target_table,
+)
+from ansible_collections.lbha.cluster.plugins.module_utils.ipvsadm import (
+    NO_IPVS_MESSAGE, IpvsError, is_no_ipvs, parse_save,
 )
 
 

@@ -206,21 +206,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.lbha.cluster.plugins.module_utils import hostdoc
+from ansible_collections.lbha.cluster.plugins.module_utils._args import cluster_argument_spec, hide_secrets
 from ansible_collections.lbha.cluster.plugins.module_utils._config import ConfigFiles, test_keepalived_conf
 from ansible_collections.lbha.cluster.plugins.module_utils.keepalived import render
-from ansible_collections.lbha.cluster.plugins.module_utils.model import (
-    DEFAULT_NOTIFY_SCRIPT, ValidationError, normalize, secrets)
+from ansible_collections.lbha.cluster.plugins.module_utils.model import ValidationError, normalize
 
 
 def argument_spec():
-    return dict(
-        cluster=dict(type="dict", required=True),
+    return cluster_argument_spec(
         host=dict(type="dict", required=True),
-        directors=dict(type="list", elements="dict"),
-        real_server_hosts=dict(type="dict", default={}),
-        dataplane=dict(type="str", choices=["ipvs", "nftables"], default="ipvs"),
-        notify_script=dict(type="str", default=DEFAULT_NOTIFY_SCRIPT),
-        script_user=dict(type="str"),
         dest=dict(type="path", default="/etc/keepalived/keepalived.conf"),
         document=dict(type="path", default=hostdoc.DEFAULT_PATH),
         vrrp_state_dir=dict(type="path", default=hostdoc.DEFAULT_PATHS["vrrp_state_dir"]),
@@ -242,11 +236,7 @@ def argument_spec():
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
-    try:
-        for secret in secrets(p["cluster"]):
-            module.no_log_values.add(secret)
-    except (TypeError, ValueError, AttributeError):
-        pass  # the model reports what is wrong with the definition
+    hide_secrets(module)
     fail_result = dict(dest=p["dest"], document=p["document"], conf_changed=False, document_changed=False)
 
     try:

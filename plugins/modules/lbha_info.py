@@ -238,7 +238,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lbha.cluster.plugins.module_utils import hostdoc
-from ansible_collections.lbha.cluster.plugins.module_utils.ipvs import (
+from ansible_collections.lbha.cluster.plugins.module_utils.ipvsadm import (
     IpvsError, merge_list_stats, parse_list, parse_stats,
 )
 from ansible_collections.lbha.cluster.plugins.module_utils.status import (

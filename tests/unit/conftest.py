@@ -57,3 +57,25 @@ def checkerd():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """``load_script("role_docs.py")``: a script of scripts/ as a module (they are not a package)."""
+    import importlib.util
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(name.replace("-", "_")[:-3],
+                                                      os.path.join(REPO_ROOT, "scripts", name))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load
+
+
+@pytest.fixture()
+def seed_definition():
+    """The seed tutorial's cluster as model input (tests/unit/fixtures/seed/cluster.yml)."""
+    import yaml
+    with open(os.path.join(REPO_ROOT, "tests", "unit", "fixtures", "seed", "cluster.yml")) as f:
+        return yaml.safe_load(f)

@@ -3,7 +3,6 @@
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -12,11 +11,8 @@ import pytest
 
 
 @pytest.fixture()
-def role_docs(repo_root):
-    spec = importlib.util.spec_from_file_location("role_docs", os.path.join(repo_root, "scripts", "role_docs.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def role_docs(load_script):
+    return load_script("role_docs.py")
 
 
 def test_generated_role_readmes_are_current(role_docs, capsys):

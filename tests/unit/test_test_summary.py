@@ -3,9 +3,6 @@
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-import importlib.util
-import os
-
 import pytest
 
 PASSED = '<testsuites><testsuite><testcase classname="t" name="a"/></testsuite></testsuites>'
@@ -15,11 +12,8 @@ FAILED = '<testsuite><testcase classname="t" name="a"><failure message="x"/></te
 
 
 @pytest.fixture()
-def summary(repo_root):
-    spec = importlib.util.spec_from_file_location("test_summary", os.path.join(repo_root, "scripts", "test-summary.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def summary(load_script):
+    return load_script("test-summary.py")
 
 
 def test_all_passed_only_without_any_skip(summary, tmp_path):

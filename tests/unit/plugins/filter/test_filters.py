@@ -36,6 +36,15 @@ def test_the_one_address_rule():
         inventory.host_addresses("web1", HOSTVARS, "real_server")
 
 
+def test_director_planes():
+    hostvars = {"lb1": {"lbha_director_dataplane": "auto", "lbha_director_detected_plane": "nftables"},
+                "lb2": {"lbha_director_dataplane": "ipvs"}, "lb3": {}, "lb4": {"lbha_director_dataplane": "lvs"}}
+    assert inventory.director_planes(["lb1", "lb2", "lb3"], hostvars) == {"lb1": "nftables", "lb2": "ipvs",
+                                                                         "lb3": "auto"}
+    with pytest.raises(AnsibleFilterError, match="lb4: lbha_director_dataplane 'lvs'"):
+        inventory.director_planes(["lb4"], hostvars)
+
+
 def test_director_hosts():
     assert inventory.director_hosts(["lb1", "lb2"], HOSTVARS) == [
         {"name": "lb1", "address": "1.1.1.1", "priority": 100, "router_id": "master"},
@@ -88,6 +97,7 @@ def test_every_filter_is_registered():
     names = set()
     for module in (cluster, inventory, operations):
         names |= set(module.FilterModule().filters())
-    assert names == {"vips", "virtual_services", "director_hosts", "host_addresses", "real_server_hosts",
+    assert names == {"vips", "virtual_services", "director_hosts", "director_planes", "host_addresses",
+                     "real_server_hosts",
                      "director_reports", "cluster_status", "switchover_plan", "peer_problems", "drain_problems",
                      "real_servers_settled"}

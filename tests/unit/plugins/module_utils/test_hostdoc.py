@@ -5,21 +5,16 @@ from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import json
-import os
 
 import pytest
-import yaml
 
 from ansible_collections.lbha.cluster.plugins.module_utils import hostdoc, keepalived, model
 from ansible_collections.lbha.cluster.plugins.module_utils.hostdoc import HostDocumentError
 
-SEED = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "seed", "cluster.yml")
-
 
 @pytest.fixture()
-def seed_model():
-    with open(SEED) as f:
-        seed = yaml.safe_load(f)
+def seed_model(seed_definition):
+    seed = seed_definition
     return model.normalize(seed["cluster"], seed["directors"][0], seed["directors"], seed["real_server_hosts"])
 
 
@@ -36,9 +31,8 @@ def test_build_holds_plane_model_paths_and_no_warnings(doc, seed_model):
     assert hostdoc.check(json.loads(hostdoc.dumps(doc))) == doc
 
 
-def test_the_seed_is_the_same_on_every_director_and_follows_the_instances():
-    with open(SEED) as f:
-        seed = yaml.safe_load(f)
+def test_the_seed_is_the_same_on_every_director_and_follows_the_instances(seed_definition):
+    seed = seed_definition
 
     def doc(name, nftables=None):
         host = next(d for d in seed["directors"] if d["name"] == name)

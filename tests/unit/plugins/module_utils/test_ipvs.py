@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from ansible_collections.lbha.cluster.plugins.module_utils import ipvs
+from ansible_collections.lbha.cluster.plugins.module_utils import ipvs, ipvsadm
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "ipvs")
 
@@ -41,7 +41,7 @@ MODEL_VS = {
 # ---------------------------------------------------------------------------- ipvsadm -S -n
 
 def test_parse_save_seed():
-    table = ipvs.parse_save(fixture("save-seed.txt"))
+    table = ipvsadm.parse_save(fixture("save-seed.txt"))
     assert list(table) == ["TCP/1.1.1.111:80"]
     svc = table["TCP/1.1.1.111:80"]
     assert svc["scheduler"] == "rr"
@@ -53,7 +53,7 @@ def test_parse_save_seed():
 
 
 def test_parse_save_mixed_protocols_families_and_methods():
-    table = ipvs.parse_save(fixture("save-mixed.txt"))
+    table = ipvsadm.parse_save(fixture("save-mixed.txt"))
     assert sorted(table) == sorted([
         "TCP/1.1.1.111:80", "TCP/1.1.1.111:443", "TCP/10.0.0.10:8080", "UDP/1.1.1.111:53",
         "SCTP/1.1.1.111:3868", "TCP/[2001:db8::111]:80", "FWM/1", "FWM6/2"])
@@ -76,23 +76,23 @@ def test_parse_save_mixed_protocols_families_and_methods():
 
 def test_render_save_round_trips_the_mixed_table():
     text = fixture("save-mixed.txt")
-    table = ipvs.parse_save(text)
+    table = ipvsadm.parse_save(text)
     rendered = ipvs.render_save(table)
-    assert ipvs.parse_save(rendered) == table
+    assert ipvsadm.parse_save(rendered) == table
     # the fixture is in ipvsadm's own order, which render_save reproduces line for line
     assert rendered == text
 
 
 def test_parse_save_empty_and_errors():
-    assert ipvs.parse_save("") == {}
-    with pytest.raises(ipvs.IpvsError, match="unknown service"):
-        ipvs.parse_save("-a -t 1.1.1.111:80 -r 1.1.1.3:80 -g -w 1\n")
-    with pytest.raises(ipvs.IpvsError, match="line 1"):
-        ipvs.parse_save("-A -t 1.1.1.999:80 -s rr\n")
+    assert ipvsadm.parse_save("") == {}
+    with pytest.raises(ipvsadm.IpvsError, match="unknown service"):
+        ipvsadm.parse_save("-a -t 1.1.1.111:80 -r 1.1.1.3:80 -g -w 1\n")
+    with pytest.raises(ipvsadm.IpvsError, match="line 1"):
+        ipvsadm.parse_save("-A -t 1.1.1.999:80 -s rr\n")
 
 
 def test_parse_save_keeps_unmanaged_options():
-    table = ipvs.parse_save("-A -t 1.1.1.111:80 -s mh -b mh-port\n"
+    table = ipvsadm.parse_save("-A -t 1.1.1.111:80 -s mh -b mh-port\n"
                             "-a -t 1.1.1.111:80 -r 1.1.1.3:80 -i -w 1 --tun-type gue --tun-port 6080\n")
     svc = table["TCP/1.1.1.111:80"]
     assert svc["options"] == ["-b", "mh-port"]
@@ -102,7 +102,7 @@ def test_parse_save_keeps_unmanaged_options():
 # ---------------------------------------------------------------------------- ipvsadm -L -n
 
 def test_parse_list():
-    table = ipvs.parse_list(fixture("list-seed.txt"))
+    table = ipvsadm.parse_list(fixture("list-seed.txt"))
     web = table["TCP/1.1.1.111:80"]
     assert web["scheduler"] == "rr"
     assert web["real_servers"]["1.1.1.3:80"] == {"address": "1.1.1.3", "port": 80, "forward": "DR", "weight": 1,
@@ -116,7 +116,7 @@ def test_parse_list():
 
 
 def test_parse_stats_with_and_without_exact():
-    stats = ipvs.parse_stats(fixture("stats-seed.txt"))
+    stats = ipvsadm.parse_stats(fixture("stats-seed.txt"))
     assert stats["TCP/1.1.1.111:80"]["counters"] == {"conns": 11, "in_packets": 66, "out_packets": 0,
                                                      "in_bytes": 4116, "out_bytes": 0}
     assert stats["TCP/1.1.1.111:80"]["real_servers"]["1.1.1.4:80"]["in_bytes"] == 1872
@@ -126,20 +126,20 @@ def test_parse_stats_with_and_without_exact():
 
 
 def test_parse_rate():
-    rate = ipvs.parse_stats(fixture("rate-seed.txt"), rate=True)
+    rate = ipvsadm.parse_stats(fixture("rate-seed.txt"), rate=True)
     assert rate["TCP/1.1.1.111:80"]["counters"] == {"cps": 2, "in_pps": 12, "out_pps": 0, "in_bps": 748,
                                                     "out_bps": 0}
     assert rate["TCP/1.1.1.111:80"]["real_servers"]["1.1.1.3:80"]["in_bps"] == 374
 
 
 def test_parse_list_rejects_garbage():
-    with pytest.raises(ipvs.IpvsError):
-        ipvs.parse_list("IP Virtual Server version 1.2.1 (size=4096)\nsomething else\n")
+    with pytest.raises(ipvsadm.IpvsError):
+        ipvsadm.parse_list("IP Virtual Server version 1.2.1 (size=4096)\nsomething else\n")
 
 
 def test_merge_list_stats():
-    merged = ipvs.merge_list_stats(ipvs.parse_list(fixture("list-seed.txt")),
-                                   ipvs.parse_stats(fixture("stats-seed.txt")))
+    merged = ipvsadm.merge_list_stats(ipvsadm.parse_list(fixture("list-seed.txt")),
+                                   ipvsadm.parse_stats(fixture("stats-seed.txt")))
     web = [v for v in merged if v["key"] == "TCP/1.1.1.111:80"][0]
     assert web["conns"] == 11
     rs3, rs4 = web["real_servers"]
@@ -147,15 +147,15 @@ def test_merge_list_stats():
             rs3["in_packets"], rs3["out_packets"]) == ("1.1.1.3", True, 2, 4, 6, 36, 0)
     assert (rs4["address"], rs4["healthy"], rs4["weight"], rs4["in_bytes"]) == ("1.1.1.4", False, 0, 1872)
     # without stats the counters are None, never invented
-    bare = ipvs.merge_list_stats(ipvs.parse_list(fixture("list-seed.txt")))
+    bare = ipvsadm.merge_list_stats(ipvsadm.parse_list(fixture("list-seed.txt")))
     assert bare[0]["real_servers"][0]["conns"] is None
 
 
 def test_no_ipvs_detection_uses_real_ipvsadm_text():
     text = fixture("no-ipvs.stderr") + fixture("no-ipvs.stdout")
-    assert ipvs.is_no_ipvs(text)
-    assert not ipvs.is_no_ipvs("Service already exists\n")
-    assert "CONFIG_IP_VS" in ipvs.NO_IPVS_MESSAGE and "nftables" in ipvs.NO_IPVS_MESSAGE
+    assert ipvsadm.is_no_ipvs(text)
+    assert not ipvsadm.is_no_ipvs("Service already exists\n")
+    assert "CONFIG_IP_VS" in ipvsadm.NO_IPVS_MESSAGE and "nftables" in ipvsadm.NO_IPVS_MESSAGE
 
 
 # ---------------------------------------------------------------------------- desired table
@@ -163,7 +163,7 @@ def test_no_ipvs_detection_uses_real_ipvsadm_text():
 def test_model_virtual_server_is_accepted_as_is():
     table, warnings = ipvs.desired_table([MODEL_VS])
     assert warnings == []
-    assert table == ipvs.parse_save(fixture("save-seed.txt"))
+    assert table == ipvsadm.parse_save(fixture("save-seed.txt"))
 
 
 def test_module_style_defaults():
@@ -174,11 +174,10 @@ def test_module_style_defaults():
     assert svc["real_servers"]["1.1.1.3:80"] == {"address": "1.1.1.3", "port": 80, "forward": "DR", "weight": 1}
 
 
-def test_dr_real_server_takes_the_service_port_with_a_warning():
-    table, warnings = ipvs.desired_table([{"address": "1.1.1.111", "port": 80, "lb_kind": "DR",
-                                           "real_servers": [{"address": "1.1.1.3", "port": 8080}]}])
-    assert list(table["TCP/1.1.1.111:80"]["real_servers"]) == ["1.1.1.3:80"]
-    assert len(warnings) == 1 and "8080" in warnings[0]
+def test_a_dr_real_server_on_another_port_is_refused_as_the_model_does():
+    with pytest.raises(ipvsadm.IpvsError, match=r"real_servers\[0\]\.port: 8080 differs from the service port 80"):
+        ipvs.desired_table([{"address": "1.1.1.111", "port": 80, "lb_kind": "DR",
+                             "real_servers": [{"address": "1.1.1.3", "port": 8080}]}])
 
 
 def test_nat_keeps_its_port_and_persistence_normalises():
@@ -213,19 +212,19 @@ def test_nat_keeps_its_port_and_persistence_normalises():
      r"persistence_granularity"),
 ])
 def test_invalid_virtual_servers_name_the_field(vs, message):
-    with pytest.raises(ipvs.IpvsError, match=message):
+    with pytest.raises(ipvsadm.IpvsError, match=message):
         ipvs.desired_table([vs])
 
 
 def test_duplicate_service_is_an_error():
-    with pytest.raises(ipvs.IpvsError, match=r"virtual_servers\[1\]: TCP/1.1.1.111:80 is also defined"):
+    with pytest.raises(ipvsadm.IpvsError, match=r"virtual_servers\[1\]: TCP/1.1.1.111:80 is also defined"):
         ipvs.desired_table([SEED_VS, dict(SEED_VS, lb_algo="wrr")])
 
 
 # ---------------------------------------------------------------------------- diff
 
 def _target(live_text, vss, **kw):
-    live = ipvs.parse_save(live_text)
+    live = ipvsadm.parse_save(live_text)
     desired, _warnings = ipvs.desired_table(vss, real_servers_required=kw.get("state", "present") == "present")
     drain = ipvs.normalize_drain(kw.pop("drain", []))
     target, matched = ipvs.target_table(live, desired, drain=drain, **kw)
@@ -326,7 +325,7 @@ def test_drain_with_the_desired_table_overrides_its_weight():
 
 def test_applying_the_diff_reaches_the_target():
     """Replay the commands on the parsed live table: the result equals the target."""
-    live = ipvs.parse_save(fixture("save-mixed.txt"))
+    live = ipvsadm.parse_save(fixture("save-mixed.txt"))
     want = [dict(SEED_VS, lb_algo="sh", real_servers=[{"address": "1.1.1.5", "weight": 2}]),
             {"fwmark": 3, "lb_algo": "rr", "real_servers": [{"address": "1.1.1.3"}]}]
     desired = ipvs.desired_table(want)[0]
@@ -334,17 +333,17 @@ def test_applying_the_diff_reaches_the_target():
     cmds = ipvs.diff_tables(live, target)
     table = {k: dict(v, real_servers=dict(v["real_servers"])) for k, v in live.items()}
     for cmd in cmds:
-        op, svc, rs = ipvs._parse_rule(cmd)
-        key = ipvs.service_key(svc)
+        op, svc, rs = ipvsadm._parse_rule(cmd)
+        key = ipvsadm.service_key(svc)
         if op == "-D":
             del table[key]
         elif op in ("-A", "-E"):
             svc["real_servers"] = table.get(key, {}).get("real_servers", {})
             table[key] = svc
         elif op == "-d":
-            del table[key]["real_servers"][ipvs.real_server_key(rs)]
+            del table[key]["real_servers"][ipvsadm.real_server_key(rs)]
         else:
-            table[key]["real_servers"][ipvs.real_server_key(rs)] = rs
+            table[key]["real_servers"][ipvsadm.real_server_key(rs)] = rs
     assert ipvs.comparable(table) == ipvs.comparable(target)
     assert ipvs.diff_tables(table, target) == []
 
@@ -355,17 +354,17 @@ def test_restore_text_is_one_line_per_command():
 
 
 def test_split_addrport():
-    assert ipvs.split_addrport("1.1.1.3:80") == ("1.1.1.3", 80)
-    assert ipvs.split_addrport("[2001:DB8::3]:443") == ("2001:db8::3", 443)
-    assert ipvs.split_addrport("1.1.1.3", 80) == ("1.1.1.3", 80)
-    with pytest.raises(ipvs.IpvsError):
-        ipvs.split_addrport("1.1.1.3")
-    with pytest.raises(ipvs.IpvsError):
-        ipvs.split_addrport("1.1.1.3:99999")
+    assert ipvsadm.split_addrport("1.1.1.3:80") == ("1.1.1.3", 80)
+    assert ipvsadm.split_addrport("[2001:DB8::3]:443") == ("2001:db8::3", 443)
+    assert ipvsadm.split_addrport("1.1.1.3", 80) == ("1.1.1.3", 80)
+    with pytest.raises(ipvsadm.IpvsError):
+        ipvsadm.split_addrport("1.1.1.3")
+    with pytest.raises(ipvsadm.IpvsError):
+        ipvsadm.split_addrport("1.1.1.3:99999")
 
 
 def test_table_to_list():
-    out = ipvs.table_to_list(ipvs.parse_save(fixture("save-seed.txt")))
+    out = ipvs.table_to_list(ipvsadm.parse_save(fixture("save-seed.txt")))
     assert out == [{"key": "TCP/1.1.1.111:80", "address": "1.1.1.111", "port": 80, "protocol": "TCP",
                     "fwmark": None, "family": "inet", "scheduler": "rr", "persistence_timeout": None,
                     "persistence_granularity": None,

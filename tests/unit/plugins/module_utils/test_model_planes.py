@@ -6,21 +6,16 @@ from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import copy
-import os
 
 import pytest
-import yaml
 
 from ansible_collections.lbha.cluster.plugins.module_utils import model
 from ansible_collections.lbha.cluster.plugins.module_utils.model import ValidationError
 
-SEED = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "seed", "cluster.yml")
-
 
 @pytest.fixture()
-def seed():
-    with open(SEED) as f:
-        return yaml.safe_load(f)
+def seed(seed_definition):
+    return seed_definition
 
 
 def norm(seed, dataplane, change=None):

@@ -16,34 +16,10 @@ from collections import Counter
 import pytest
 
 from ansible_collections.lbha.cluster.plugins.module_utils import nft
+from ansible_collections.lbha.cluster.tests.unit.plugins.module_utils.checker_doubles import doc_dict as seed_doc
+from ansible_collections.lbha.cluster.tests.unit.plugins.module_utils.checker_doubles import vs_dict as seed_vs
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "nft")
-
-
-def tcp_check(port=80, timeout=1):
-    return {"type": "TCP_CHECK", "connect_timeout": timeout, "retry": 3, "delay_before_retry": 1,
-            "connect_port": port, "connect_ip": None}
-
-
-def seed_vs(**over):
-    vs = {
-        "address": "1.1.1.111", "port": 80, "protocol": "TCP", "lb_algo": "rr", "lb_kind": "DR",
-        "delay_loop": 6, "persistence_timeout": None, "persistence_granularity": None,
-        "quorum": 1, "hysteresis": 0, "sorry_server": None, "interface": "eth0",
-        "real_servers": [
-            {"address": "1.1.1.3", "port": 80, "weight": 1, "inhibit_on_failure": False,
-             "name": "web1", "check": tcp_check(timeout=1)},
-            {"address": "1.1.1.4", "port": 80, "weight": 1, "inhibit_on_failure": False,
-             "name": "web2", "check": tcp_check(timeout=3)},
-        ],
-    }
-    vs.update(over)
-    return vs
-
-
-def seed_doc(*vss):
-    return {"plane": "nftables", "seed": 1525, "table": "lbha", "buckets": 251, "flow_timeout": 300,
-            "flow_size": 65536, "virtual_servers": list(vss) or [seed_vs()]}
 
 
 def render(doc, down=()):

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from ansible_collections.lbha.cluster.plugins.modules import ipvs as ipvs_module
-from ansible_collections.lbha.cluster.plugins.module_utils.ipvs import NO_IPVS_MESSAGE
+from ansible_collections.lbha.cluster.plugins.module_utils.ipvsadm import NO_IPVS_MESSAGE
 
 SEED = [{"address": "1.1.1.111", "port": 80, "protocol": "TCP", "lb_algo": "rr", "lb_kind": "DR",
          "real_servers": [{"address": "1.1.1.3", "port": 80, "weight": 1},
