@@ -479,7 +479,7 @@ def _directors(ctx, host, directors):
     masters = [d for d in out if d["state"] == "MASTER"]
     if len(masters) > 1:
         ctx.error("directors", "%s are all declared MASTER; at most one director may be"
-                  % ", ".join(d["name"] for d in masters))
+                  % ", ".join(str(d["name"]) for d in masters))
     for m in masters:
         for d in out:
             if d is not m and d["priority"] is not None and m["priority"] is not None \
@@ -600,10 +600,6 @@ def _vrrp_scripts(ctx, raw, gd):
                 entry["user"] = " ".join(parts)
         if name is not None:
             out.append(entry)
-    if out and not gd["enable_script_security"]:
-        ctx.warn("lbha_cluster.global_defs.enable_script_security",
-                 "is off while vrrp_scripts are defined; keepalived refuses to run scripts as root "
-                 "without it when the script path is writable by other users")
     return out
 
 
@@ -674,7 +670,9 @@ def _vip(ctx, raw, path, interface):
         ctx.error(apath, "%s is not an IP address in CIDR form (ADDRESS/PREFIX; no scope id)" % _short(addr))
         return None
     the_dev = dev or interface
-    if label is not None and the_dev and not label.startswith(the_dev + ":"):
+    if label is not None and iface.version == 6:
+        ctx.error(path + ".label", "IPv6 addresses have no label (keepalived ignores it)")
+    elif label is not None and the_dev and not label.startswith(the_dev + ":"):
         ctx.error(path + ".label", "%r must start with the device name and a colon (%s:...)" % (label, the_dev))
     return {"address": str(iface.ip), "prefix": iface.network.prefixlen, "cidr": str(iface),
             "network": str(iface.network), "dev": dev, "label": label, "version": iface.version}
@@ -1439,8 +1437,9 @@ def _normalize(cluster, host=None, directors=None, real_server_hosts=None, datap
     if (notify_script or any(inst[k] for _idx, inst in instances for k in NOTIFY_KEYS) or scripts
             or any(c["type"] == "MISC_CHECK" for vs in vss for rs in vs["real_servers"] for c in check_list(rs))) \
             and not gd["enable_script_security"]:
-        ctx.warn("lbha_cluster.global_defs.enable_script_security",
-                 "is off: keepalived runs notify and check scripts as root")
+        ctx.error("lbha_cluster.global_defs.enable_script_security",
+                  "is off while scripts are configured (the notify hook, vrrp_scripts, notify_* or "
+                  "MISC_CHECK): keepalived reports a SECURITY VIOLATION and fails its config test")
 
     if h is not None:
         gd["router_id"] = h.get("router_id") or h.get("name")

@@ -291,6 +291,12 @@ KEEPALIVED_DISAGREES = [
         vrrp_instances=[dict(_inst(c), virtual_ipaddress=["fe80::%x/64" % i for i in range(1, 91)])], virtual_servers=[]),
      "90 IPv6 addresses are more than one advertisement carries (89)"),
     ("nftables-fwmark", None, None),  # see test_fwmark_refused_on_nftables
+    # found by tests/differential
+    ("script-security-off", _set(_gd, "enable_script_security", False),
+     "global_defs.enable_script_security: is off while scripts are configured"),
+    ("ipv6-vip-label", lambda c: c.update(
+        vrrp_instances=[dict(_inst(c), virtual_ipaddress=[{"address": "fe80::100/64", "dev": "eth0", "label": "eth0:1"}])],
+        virtual_servers=[]), "virtual_ipaddress[0].label: IPv6 addresses have no label"),
 ]
 
 
@@ -397,6 +403,23 @@ def test_wrong_type_is_an_error_not_a_crash(mutate, expected):
     c = base()
     mutate(c)
     assert expected in refused(c)
+
+
+def test_two_masters_one_without_a_name():
+    # found by tests/differential: a director without a name crashed the MASTER check
+    directors = copy.deepcopy(DIRECTORS)
+    for d in directors:
+        d["state"] = "MASTER"
+    directors[1]["name"] = None
+    text = refused(base(), directors)
+    assert "directors[1].name: is required" in text and "lb1, None are all declared MASTER" in text
+
+
+def test_script_security_off_without_scripts():
+    c = base()
+    c["vrrp_scripts"] = []
+    _gd(c)["enable_script_security"] = False
+    validate(c, notify_script="")
 
 
 def test_secrets_before_validation_never_crash():
