@@ -1020,7 +1020,11 @@ def _check(ctx, raw, path, port, delay_loop):
         out["connect_ip"] = None
         if ip is not None:
             v = _ip(ctx, ip, path + ".connect_ip")
-            out["connect_ip"] = str(v) if v is not None else None
+            if v is not None and v.version == 6 and v.is_link_local:
+                ctx.error(path + ".connect_ip", "%s is link-local: keepalived's checker needs an interface "
+                          "(bind_if) for it, which the model does not set" % v)
+            else:
+                out["connect_ip"] = str(v) if v is not None else None
     if ctype in ("HTTP_GET", "SSL_GET"):
         urls = raw.get("url")
         if urls is None:
@@ -1086,6 +1090,11 @@ def _real_server(ctx, raw, path, vs, base_check, name=None, keys=RS_KEYS):
     }
     if ip is None:
         return None
+    if ip.version == 6 and ip.is_link_local:
+        for c in check_list(out):
+            if c["type"] != "MISC_CHECK" and not c.get("connect_ip"):
+                ctx.error(path + ".check", "%s is link-local: keepalived's %s needs an interface (bind_if) "
+                          "for it; set a connect_ip that is not link-local" % (ip, c["type"]))
     return out
 
 
@@ -1190,6 +1199,8 @@ def _virtual_server(ctx, raw, idx, vip_index, real_server_hosts, dataplane, dire
                   % (out["hysteresis"], out["quorum"]))
     for key in ("alpha", "omega", "ha_suspend"):
         out[key] = _opt(ctx, raw, key, path, _bool, default=False)
+    if fwmark is not None and out["ha_suspend"]:
+        ctx.error(path + ".ha_suspend", "keepalived cannot suspend a fwmark service (it clears ha_suspend)")
     out["virtualhost"] = _opt(ctx, raw, "virtualhost", path, _str, pattern=_HOSTNAME_RE, what="a host name")
 
     # the VIP this service lives on
@@ -1319,6 +1330,12 @@ def _virtual_server(ctx, raw, idx, vip_index, real_server_hosts, dataplane, dire
                           % (rs["weight"], MAX_NFT_WEIGHT))
         rss.append(rs)
     out["real_servers"] = rss
+    sorry = out["sorry_server"]
+    for rs in rss:
+        if sorry and rs["inhibit_on_failure"] and rs["address"] == sorry["address"] and \
+                (fwmark is not None or rs["port"] == sorry["port"]):
+            ctx.error(path + ".sorry_server", "%s is also a real server with inhibit_on_failure; keepalived "
+                      "then changes the sorry server's inhibit setting" % sorry["address"])
     if not rss and len(ctx.errors) == rs_errors:
         ctx.error(path, "%s has no real server%s; keepalived ignores a virtual server without one" % (
             _service_name(out), " (group %s is empty)" % group if isinstance(group, str) else ""))

@@ -297,6 +297,19 @@ KEEPALIVED_DISAGREES = [
     ("ipv6-vip-label", lambda c: c.update(
         vrrp_instances=[dict(_inst(c), virtual_ipaddress=[{"address": "fe80::100/64", "dev": "eth0", "label": "eth0:1"}])],
         virtual_servers=[]), "virtual_ipaddress[0].label: IPv6 addresses have no label"),
+    ("link-local-connect-ip", _set(_vs, "check", {"type": "TCP_CHECK", "connect_ip": "fe80::2"}),
+     "check.connect_ip: fe80::2 is link-local: keepalived's checker needs an interface"),
+    ("link-local-checked-real-server", lambda c: c.update(
+        vrrp_instances=[dict(_inst(c), virtual_ipaddress=["fe80::100/64"])],
+        virtual_servers=[{"address": "fe80::100", "port": 80, "check": {"type": "HTTP_GET"},
+                          "real_servers": [{"address": "fe80::11"}]}]),
+     "real_servers[0].check: fe80::11 is link-local: keepalived's HTTP_GET needs an interface"),
+    ("fwmark-ha-suspend", lambda c: c.update(virtual_servers=[
+        {"fwmark": 1, "ha_suspend": True, "real_servers": [{"address": "10.0.0.11"}]}]),
+     "virtual_servers[0].ha_suspend: keepalived cannot suspend a fwmark service"),
+    ("sorry-is-inhibited-real-server",
+     _both(_set(_vs, "sorry_server", {"address": "10.0.0.11"}), _set(_rs, "inhibit_on_failure", True)),
+     "sorry_server: 10.0.0.11 is also a real server with inhibit_on_failure"),
 ]
 
 
