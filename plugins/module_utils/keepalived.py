@@ -23,13 +23,41 @@ MASK = "********"
 INDENT = "    "
 
 
+# keepalived reads a line into a 1024-byte buffer: a longer line is cut and its rest read as a
+# line of its own, so no rendered line may be longer than this (the model's limits keep every
+# line shorter; render() refuses to write one that is not).
+MAX_LINE = 1022
+
+
 def _fmt(value):
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        text = ("%.3f" % value).rstrip("0").rstrip(".")
-        return text
+        # keepalived reads times with at most 6 decimals (microseconds)
+        return ("%.6f" % value).rstrip("0").rstrip(".")
     return str(value)
+
+
+def _codes(codes):
+    """HTTP status codes as keepalived's ``status_code`` words: runs of 3 or more as ranges."""
+    words = []
+    codes = sorted(set(codes))
+    i = 0
+    while i < len(codes):
+        j = i
+        while j + 1 < len(codes) and codes[j + 1] == codes[j] + 1:
+            j += 1
+        if j - i >= 2:
+            words.append("%d-%d" % (codes[i], codes[j]))
+        else:
+            words.extend(str(c) for c in codes[i:j + 1])
+        i = j + 1
+    return " ".join(words)
+
+
+def _endpoint(address, port):
+    """``ADDRESS PORT``, or ``ADDRESS`` alone for a fwmark service (port None)."""
+    return address if port is None else "%s %d" % (address, port)
 
 
 class _Writer(object):
@@ -162,7 +190,7 @@ def _check(w, check):
             if url.get("digest"):
                 w.kv("digest", url["digest"])
             if url.get("status_code"):
-                w.kv("status_code", " ".join(str(c) for c in url["status_code"]))
+                w.kv("status_code", _codes(url["status_code"]))
             w.close()
         w.kv("virtualhost", check.get("virtualhost"))
         w.kv("connect_ip", check.get("connect_ip"))
@@ -175,11 +203,16 @@ def _check(w, check):
 
 
 def _virtual_server(w, vs):
-    w.open("virtual_server %s %d" % (vs["address"], vs["port"]))
+    fwmark = vs.get("fwmark")
+    if fwmark is not None:
+        w.open("virtual_server fwmark %d" % fwmark)
+    else:
+        w.open("virtual_server %s %d" % (vs["address"], vs["port"]))
     w.kv("delay_loop", vs["delay_loop"])
     w.kv("lb_algo", vs["lb_algo"])
     w.kv("lb_kind", vs["lb_kind"])
-    w.kv("protocol", vs["protocol"])
+    if fwmark is None:
+        w.kv("protocol", vs["protocol"])
     if vs.get("persistence_timeout"):
         w.kv("persistence_timeout", vs["persistence_timeout"])
         w.kv("persistence_granularity", vs.get("persistence_granularity"))
@@ -191,16 +224,18 @@ def _virtual_server(w, vs):
         w.kv(key, vs.get(key))
     w.kv("virtualhost", vs.get("virtualhost"))
     if vs.get("sorry_server"):
-        w.line("sorry_server %s %d" % (vs["sorry_server"]["address"], vs["sorry_server"]["port"]))
+        sorry = vs["sorry_server"]
+        w.line("sorry_server %s" % _endpoint(sorry["address"], None if fwmark is not None else sorry["port"]))
     for rs in vs["real_servers"]:
         w.line()
         if rs.get("name"):
             w.line("# %s" % rs["name"])
-        w.open("real_server %s %d" % (rs["address"], rs["port"]))
+        w.open("real_server %s" % _endpoint(rs["address"], None if fwmark is not None else rs["port"]))
         w.kv("weight", rs["weight"])
         w.kv("inhibit_on_failure", rs.get("inhibit_on_failure"))
-        if rs.get("check"):
-            _check(w, rs["check"])
+        checks = rs.get("check")
+        for check in checks if isinstance(checks, list) else [checks] if checks else []:
+            _check(w, check)
         w.close()
     w.close()
 
@@ -233,6 +268,11 @@ def render(model, mask=False):
     elif model.get("virtual_servers"):
         w.line()
         w.line("# Virtual servers: forwarded by lbha-checker through nftables (see /etc/lbha/cluster.json).")
+    for number, line in enumerate(w.lines, 1):
+        if len(line.encode("utf-8", "surrogatepass")) > MAX_LINE or "\n" in line or "\r" in line:
+            raise ValueError("line %d of the rendered keepalived.conf would not be read as one line by "
+                             "keepalived (longer than %d bytes or holding a line break): %r..."
+                             % (number, MAX_LINE, line[:60]))
     return "\n".join(w.lines) + "\n"
 
 
