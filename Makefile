@@ -24,12 +24,12 @@ export PY_COLORS := 0
 export ANSIBLE_NOCOLOR := 1
 export MOLECULE_NO_LOG := false
 
-.PHONY: help test demo demo-down host venv collection reports lint sanity compat matrix unit integration galaxy molecule bench clean
+.PHONY: help test demo demo-down host venv collection reports lint sanity compat matrix unit differential integration galaxy molecule bench clean
 
 help:
 	@echo "make demo       bring the seed topology up in local containers and deploy it"
 	@echo "make demo-down  remove it"
-	@echo "make test       run the whole suite: lint, sanity, compat, unit, integration, galaxy, molecule"
+	@echo "make test       run the whole suite: lint, sanity, compat, unit, differential, integration, galaxy, molecule"
 	@echo "make matrix     sanity and unit tests on every ansible-core release from $(CORE_OLDEST) to $(CORE_NEWEST)"
 	@echo "make bench      run the benchmarks (JSON under benchmarks/results/)"
 
@@ -76,6 +76,13 @@ unit: venv collection
 	@mkdir -p $(REPORTS)
 	pytest -q -rs tests/unit --junitxml=$(REPORTS)/unit.xml
 
+## The model against its oracles: keepalived 2.2.7 (this host), keepalived 2.3.3 (a Debian 13
+## root) and nft, over property-based definitions (LBHA_DIFF_EXAMPLES, default 2500).
+differential: venv host
+	@mkdir -p $(REPORTS)
+	@scripts/build-chroot.sh trixie >/dev/null
+	pytest -q -rs tests/differential --junitxml=$(REPORTS)/differential.xml
+
 ## Integration tests in network namespaces (root, nft, ip), the execution-environment build
 ## context and ansible-runner; they say why when they skip.
 integration: venv
@@ -100,7 +107,7 @@ molecule: venv collection host
 	  echo "=== molecule scenario $$s passed in $$(( $$(date +%s) - start )) s"; \
 	done
 
-test: reports host venv lint sanity compat unit integration galaxy molecule
+test: reports host venv lint sanity compat unit differential integration galaxy molecule
 	@$(VENV)/bin/python scripts/test-summary.py $(REPORTS)
 
 demo: host venv collection

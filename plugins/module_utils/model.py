@@ -95,7 +95,6 @@ MAX_COMMAND = 960       # scripts and command lines, URL paths
 MAX_TIMER = 4294        # keepalived keeps most timers in microseconds in 32 bits: 4294.967295 s
 MAX_U32 = 4294967295
 MAX_WEIGHT = 2147483647  # IPVS_WEIGHT_LIMIT (INT_MAX)
-MAX_NFT_WEIGHT = 65535   # the nftables plane's bucket tables
 MAX_PERSISTENCE = 2678400  # LVS_MAX_TIMEOUT: 31 days
 MAX_PREEMPT_DELAY = 1000   # TIMER_MAX_SEC
 # VIPs an advertisement can carry on a 1500-byte link (keepalived moves the rest to
@@ -1156,8 +1155,6 @@ def _virtual_server(ctx, raw, idx, vip_index, real_server_hosts, dataplane, dire
     out["lb_kind"] = kind.upper() if kind else None
     out["delay_loop"] = _opt(ctx, raw, "delay_loop", path, _number, default=DEFAULT_DELAY_LOOP,
                              lo=0.000001, hi=MAX_DELAY_LOOP)
-    if dataplane == "nftables" and isinstance(out["delay_loop"], float):
-        ctx.error(path + ".delay_loop", "%s: the nftables plane's checker takes whole seconds" % out["delay_loop"])
     pt = _opt(ctx, raw, "persistence_timeout", path, _int, lo=0, hi=MAX_PERSISTENCE)
     out["persistence_timeout"] = pt or None
 
@@ -1322,12 +1319,8 @@ def _virtual_server(ctx, raw, idx, vip_index, real_server_hosts, dataplane, dire
                 ctx.error(rpath + ".address", "%s is not on %s; lb_kind DR forwards frames on the "
                           "director's link, so a real server must be on that subnet" % (
                               rs["address"], " or ".join("%s %s" % (w, n) for w, n in networks)))
-        if dataplane == "nftables":
-            if isinstance(rs["check"], list):
-                ctx.error(rpath + ".check", "the nftables plane's checker runs one check per real server")
-            if rs["weight"] is not None and rs["weight"] > MAX_NFT_WEIGHT:
-                ctx.error(rpath + ".weight", "%d is above %d, the nftables plane's maximum"
-                          % (rs["weight"], MAX_NFT_WEIGHT))
+        if dataplane == "nftables" and isinstance(rs["check"], list):
+            ctx.error(rpath + ".check", "the nftables plane's checker runs one check per real server")
         rss.append(rs)
     out["real_servers"] = rss
     sorry = out["sorry_server"]

@@ -382,13 +382,18 @@ def test_fwmark_refused_on_nftables():
 
 def test_nftables_plane_limits():
     c = base()
-    _vs(c)["delay_loop"] = 2.5
-    _rs(c)["weight"] = 65536
     _rs(c)["check"] = [{"type": "TCP_CHECK"}, {"type": "HTTP_GET"}]
     text = refused(c, dataplane="nftables")
-    assert "delay_loop: 2.5: the nftables plane's checker takes whole seconds" in text
-    assert "weight: 65536 is above 65535, the nftables plane's maximum" in text
     assert "check: the nftables plane's checker runs one check per real server" in text
+
+
+def test_nftables_plane_takes_fractional_delay_loops_and_large_weights():
+    # the checker sleeps float seconds; weights are relative shares of the bucket table
+    c = base()
+    _vs(c)["delay_loop"] = 2.5
+    _rs(c)["weight"] = 65536
+    m = model.normalize(c, {"name": "lb1", "address": "10.0.0.1", "priority": 100}, dataplane="nftables")
+    assert m["virtual_servers"][0]["delay_loop"] == 2.5 and m["virtual_servers"][0]["real_servers"][0]["weight"] == 65536
 
 
 # ---------------------------------------------------------------------------------------------
