@@ -1498,8 +1498,13 @@ def normalize(cluster, host=None, directors=None, real_server_hosts=None, datapl
 
 
 def validate_cluster(cluster, directors, real_server_hosts=None, dataplane="ipvs",
-                     notify_script=DEFAULT_NOTIFY_SCRIPT, script_user=None):
+                     notify_script=DEFAULT_NOTIFY_SCRIPT, script_user=None, dataplanes=None):
     """Validate the cluster for every director at once.
+
+    ``dataplanes`` maps a director's name to the plane it will use (``ipvs``, ``nftables`` or
+    ``auto``); a director it does not name uses ``dataplane``. With ``auto`` (the plane is chosen
+    on the director by its kernel) the definition is validated for ipvs, and what only the
+    nftables plane refuses is a warning: it becomes an error where the kernel has no IPVS.
 
     Returns ``{"directors": {name: model}, "warnings": [...]}``. Raises
     :class:`ValidationError` with the errors of all directors; a message that is the same for
@@ -1511,25 +1516,35 @@ def validate_cluster(cluster, directors, real_server_hosts=None, dataplane="ipvs
                                               notify_script, script_user)
         errors = _unique(errors) or ["directors: no director is defined (is the directors inventory group empty?)"]
         raise ValidationError(errors, _unique(warnings))
+    planes = dataplanes if isinstance(dataplanes, dict) else {}
     by_message = {}
     order = []
     wby = {}
     worder = []
     models = {}
+
+    def collect(messages, name, into, seen_order):
+        for m in _unique(messages):
+            if m not in into:
+                into[m] = []
+                seen_order.append(m)
+            into[m].append(str(name))
+
     for i, d in enumerate(raw):
         name = d.get("name") if isinstance(d, dict) and d.get("name") else "directors[%d]" % i
-        model, errors, warnings = _normalize(cluster, d, raw, real_server_hosts, dataplane,
-                                             notify_script, script_user)
-        for m in _unique(errors):
-            if m not in by_message:
-                by_message[m] = []
-                order.append(m)
-            by_message[m].append(str(name))
-        for m in _unique(warnings):
-            if m not in wby:
-                wby[m] = []
-                worder.append(m)
-            wby[m].append(str(name))
+        plane = planes.get(str(name), dataplane)
+        if plane not in DATAPLANES + ("auto",):
+            collect(["dataplane: %r is not one of %s" % (plane, ", ".join(DATAPLANES + ("auto",)))],
+                    name, by_message, order)
+            continue
+        model, errors, warnings = _normalize(cluster, d, raw, real_server_hosts,
+                                             "ipvs" if plane == "auto" else plane, notify_script, script_user)
+        if plane == "auto" and not errors:
+            _m, nft_errors, _w = _normalize(cluster, d, raw, real_server_hosts, "nftables", notify_script, script_user)
+            warnings = list(warnings) + ["%s (refused by the nftables plane, which this director uses when its "
+                                         "kernel has no IPVS)" % e for e in _unique(nft_errors) if e not in errors]
+        collect(errors, name, by_message, order)
+        collect(warnings, name, wby, worder)
         if not errors:
             models[str(name)] = model
     merged_w = ["%s: %s" % (", ".join(_unique(wby[m])), m) for m in worder]

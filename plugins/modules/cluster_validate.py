@@ -34,6 +34,14 @@ attributes:
 options:
   directors:
     required: true
+  dataplanes:
+    description:
+      - The plane each director will use, by director name (C(ipvs), C(nftables) or C(auto)), as the
+        C(lbha.cluster.director_planes) filter returns it. A director not named uses O(dataplane).
+      - With C(auto) the definition is validated for ipvs, and what only the nftables plane refuses
+        is a warning (it is an error on a director whose kernel has no IPVS).
+    type: dict
+    default: {}
 seealso:
   - module: lbha.cluster.keepalived_config
 '''
@@ -43,6 +51,7 @@ EXAMPLES = r'''
   lbha.cluster.cluster_validate:
     cluster: "{{ lbha_cluster }}"
     directors: "{{ groups['directors'] | lbha.cluster.director_hosts(hostvars) }}"
+    dataplanes: "{{ groups['directors'] | lbha.cluster.director_planes(hostvars) }}"
     real_server_hosts: "{{ lbha_cluster | lbha.cluster.real_server_hosts(groups, hostvars) }}"
   run_once: true
   delegate_to: localhost
@@ -84,14 +93,15 @@ from ansible_collections.lbha.cluster.plugins.module_utils.model import Validati
 
 def main():
     module = AnsibleModule(
-        argument_spec=cluster_argument_spec(directors=dict(type="list", elements="dict", required=True)),
+        argument_spec=cluster_argument_spec(directors=dict(type="list", elements="dict", required=True),
+                                            dataplanes=dict(type="dict", default={})),
         supports_check_mode=True,
     )
     p = module.params
     hide_secrets(module)
     try:
         result = validate_cluster(p["cluster"], p["directors"], p["real_server_hosts"], p["dataplane"],
-                                  p["notify_script"], p["script_user"])
+                                  p["notify_script"], p["script_user"], dataplanes=p["dataplanes"])
     except ValidationError as e:
         for w in e.warnings:
             module.warn(w)

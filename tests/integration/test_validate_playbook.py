@@ -78,3 +78,19 @@ def test_a_vip_without_prefix_is_refused(collections_path, tmp_path):
     result = run_validate(collections_path, str(inv / "hosts.yml"))
     assert result.returncode != 0
     assert "virtual_ipaddress" in result.stdout, result.stdout
+
+
+def test_an_nftables_only_refusal_stops_the_play_for_a_director_on_that_plane(collections_path, tmp_path):
+    inv = copy_example(tmp_path)
+    cluster = yaml.safe_load((inv / "group_vars" / "all.yml").read_text())
+    cluster["lbha_cluster"]["virtual_servers"][0]["lb_kind"] = "NAT"
+    (inv / "group_vars" / "all.yml").write_text(yaml.safe_dump(cluster))
+    (inv / "host_vars" / "lb2.yml").write_text("---\nlbha_director_priority: 90\nlbha_director_dataplane: nftables\n")
+    result = run_validate(collections_path, str(inv / "hosts.yml"))
+    assert result.returncode != 0, result.stdout
+    assert "lb2: lbha_cluster.virtual_servers[0].lb_kind: NAT is not supported by the nftables plane" in result.stdout
+    # with auto (the example's lb1) the same definition is valid for ipvs, and the fallback is named
+    (inv / "host_vars" / "lb2.yml").write_text("---\nlbha_director_priority: 90\n")
+    result = run_validate(collections_path, str(inv / "hosts.yml"))
+    assert result.returncode == 0, result.stdout
+    assert "which this director uses when its kernel has no IPVS" in result.stdout

@@ -67,3 +67,22 @@ def test_a_real_server_listed_twice_is_refused(seed):
         vs0(c)["real_servers"] = [{"address": "1.1.1.3"}]
     with pytest.raises(ValidationError, match="1.1.1.3 port 80 is already a real server"):
         norm(seed, "nftables", twice)
+
+
+def test_the_controller_validates_each_director_for_its_own_plane(seed):
+    cluster = copy.deepcopy(seed["cluster"])
+    vs0(cluster)["lb_kind"] = "NAT"
+    vs0(cluster)["address"] = "1.1.1.111"
+    args = (cluster, seed["directors"], seed["real_server_hosts"])
+    # lb2 will use nftables: refused for lb2 only, before any host changes
+    with pytest.raises(ValidationError) as err:
+        model.validate_cluster(*args, dataplanes={"lb1": "ipvs", "lb2": "nftables"})
+    assert any(e.startswith("lb2: ") and "lb_kind: NAT is not supported by the nftables plane" in e
+               for e in err.value.errors), err.value.errors
+    assert not any(e.startswith("lb1") for e in err.value.errors), err.value.errors
+    # auto: valid for ipvs, the nftables refusal is a warning naming the fallback
+    result = model.validate_cluster(*args, dataplanes={"lb1": "auto", "lb2": "auto"})
+    assert any("lb_kind: NAT is not supported by the nftables plane" in w and "kernel has no IPVS" in w
+               for w in result["warnings"]), result["warnings"]
+    with pytest.raises(ValidationError, match="dataplane: 'lvs' is not one of"):
+        model.validate_cluster(*args, dataplanes={"lb1": "lvs"})
