@@ -29,7 +29,8 @@ import sys
 import tempfile
 import time
 
-import suite  # noqa: F401  pylint: disable=unused-import  (puts the molecule suite's helpers on the path)
+# suite puts the molecule suite's helpers on the path.
+import suite  # noqa: F401  # pylint: disable=unused-import
 from lbha_suite.playbooks import molecule, run_playbook, write_inventory
 
 HERE = os.path.dirname(os.path.abspath(__file__))

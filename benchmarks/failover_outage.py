@@ -47,7 +47,8 @@ import time
 
 import yaml
 
-import suite  # noqa: F401  pylint: disable=unused-import  (puts the molecule suite's helpers on the path)
+# suite puts the molecule suite's helpers on the path.
+import suite  # noqa: F401  # pylint: disable=unused-import
 from lbha_suite import cluster as scenario
 from lbha_suite.planes import plane as scenario_plane
 from lbha_suite.playbooks import molecule, run_playbook, write_inventory

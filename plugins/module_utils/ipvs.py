@@ -28,10 +28,8 @@ _RS_MODEL_ONLY = frozenset(("name", "check", "inhibit_on_failure", "notify_up", 
                             "uthreshold", "lthreshold", "comment"))
 
 
-
 # --------------------------------------------------------------------------------------------
 # desired table
-
 
 def _int_field(obj, key, path, lo, hi, default=None):
     value = obj.get(key, default)

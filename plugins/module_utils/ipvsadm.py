@@ -53,6 +53,7 @@ _NO_IPVS_PATTERNS = (
 )
 NO_IPVS_MESSAGE = "this kernel has no IPVS (CONFIG_IP_VS); use the nftables data plane"
 
+
 class IpvsError(ValueError):
     """Invalid input (desired table) or unparseable ipvsadm output."""
 

@@ -709,7 +709,7 @@ def _instance(ctx, raw, idx, host, directors, gd, scripts, notify_script):
             vips.append(vip)
     family = vips[0]["version"] if vips else None
     if family and len(vips) > MAX_VIPS[family]:
-        ctx.error(path + ".virtual_ipaddress", "%d IPv%d addresses are more than one advertisement carries (%d); "
+        ctx.error(path + ".virtual_ipaddress", "%d IPv%s addresses are more than one advertisement carries (%d); "
                   "use another instance" % (len(vips), family, MAX_VIPS[family]))
     out["virtual_ipaddress"] = vips
 
@@ -881,7 +881,7 @@ def _instance(ctx, raw, idx, host, directors, gd, scripts, notify_script):
                       "is needed for unicast VRRP (%s) but is not known" % path)
         elif family and parse_address(src).version != family:
             ctx.error("%s: address (lbha_director_address)" % host["name"],
-                      "%s is the unicast source of %s but its addresses are IPv%d" % (src, out["name"], family))
+                      "%s is the unicast source of %s but its addresses are IPv%s" % (src, out["name"], family))
         else:
             out["unicast_src_ip"] = src
         if explicit is None:
@@ -893,7 +893,7 @@ def _instance(ctx, raw, idx, host, directors, gd, scripts, notify_script):
                               "is needed as a unicast peer of %s but is not known" % out["name"])
                 elif family and parse_address(d["address"]).version != family:
                     ctx.error("%s: address (lbha_director_address)" % d["name"],
-                              "%s is a unicast peer of %s but its addresses are IPv%d"
+                              "%s is a unicast peer of %s but its addresses are IPv%s"
                               % (d["address"], out["name"], family))
                 else:
                     peers.append(d["address"])

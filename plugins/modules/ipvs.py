@@ -52,8 +52,8 @@ options:
         mappings with C(address), C(port) (default the service port), C(weight) (default
         C(1)) and C(forward) (C(DR), C(NAT) or C(TUN)).
       - With O(state=present) the listed real servers are exactly those of the service;
-        others are removed. DR and TUN real servers must have the service port (as in the
-        cluster model; ipvsadm would silently use the service port): another port is an error.
+        others are removed. DR and TUN real servers must have the service port, as in the
+        cluster model; another port is an error (ipvsadm would silently use the service port).
       - Other keys of the cluster model (C(delay_loop), C(quorum), C(check), C(name), ...)
         are ignored; unknown keys are an error.
       - When omitted, the module changes no service and only applies O(drain) to the live table.

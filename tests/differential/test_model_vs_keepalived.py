@@ -285,7 +285,7 @@ def clusters(draw):
         if clean() and dataplane == "nftables" and ":" in vip:
             continue
         v6 = ":" in vip
-        addr = vip.split("/")[0] if isinstance(vip, str) else vip
+        addr = vip.split("/", maxsplit=1)[0] if isinstance(vip, str) else vip
         fwmark = draw(st.integers(0, 6)) == 3
         vs = {}
         if fwmark:

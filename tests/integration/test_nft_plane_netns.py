@@ -16,6 +16,7 @@ VIP is on d1 (the "MASTER") until the failover test moves it to d2.
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import importlib.util
 import json
 import os
 import re
@@ -34,6 +35,15 @@ NET = "10.252.0."
 VIP = NET + "111"
 HOSTS = {"d1": 1, "d2": 2, "rs1": 3, "rs2": 4, "cli": 10}
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def _model_bundle():
+    """The lookup plugin that builds the model archive the director role installs."""
+    spec = importlib.util.spec_from_file_location(
+        "lbha_model_bundle", os.path.join(REPO, "plugins", "lookup", "model_bundle.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 SERVER = r'''
 import socketserver, sys, time
@@ -202,9 +212,12 @@ class Topology(object):
         self.directors = list(directors)
         self.ns = []
         self.procs = {}
-        os.makedirs(os.path.join(self.tmp, "lib"))
-        os.symlink(os.path.join(REPO, "plugins", "module_utils"),
-                   os.path.join(self.tmp, "lib", "lbha_cluster"))
+        # The installed layout: the daemon beside the model archive the role copies.
+        self.lib = os.path.join(self.tmp, "lib")
+        os.makedirs(self.lib)
+        shutil.copy(os.path.join(REPO, "roles", "director", "files", "lbha_checkerd.py"), self.lib)
+        with open(os.path.join(self.lib, "lbha_cluster.zip"), "wb") as fh:
+            fh.write(_model_bundle().bundle(os.path.join(REPO, "plugins", "module_utils")))
         for name, text in (("server.py", SERVER), ("client.py", CLIENT)):
             with open(os.path.join(self.tmp, name), "w") as fh:
                 fh.write(text)
@@ -272,11 +285,12 @@ class Topology(object):
             os.replace(self.config_path(d) + ".tmp", self.config_path(d))
 
     def start_checkers(self):
-        env = dict(os.environ, PYTHONPATH=os.path.join(self.tmp, "lib"))
+        env = dict(os.environ)
+        env.pop("PYTHONPATH", None)
         for d in self.directors:
             log = open(os.path.join(self.tmp, "%s.log" % d), "w")
             self.procs["checker-" + d] = self.popen(
-                d, PYTHON, os.path.join(REPO, "roles", "director", "files", "lbha_checkerd.py"),
+                d, PYTHON, os.path.join(self.lib, "lbha_checkerd.py"),
                 "--document", self.config_path(d), "--state", self.state_path(d),
                 "--nft", shutil.which("nft"), env=env, stdout=log, stderr=subprocess.STDOUT)
             log.close()

@@ -3,7 +3,8 @@
 """lbha-checker: the nftables plane's daemon on an lbha.cluster director.
 
 The health-check state machine, the tables and the documents are the collection's model
-(``module_utils``, installed beside this file as the package ``lbha_cluster``); this program
+(``module_utils``, installed beside this file as the package ``lbha_cluster`` in the archive
+``lbha_cluster.zip``, imported in place); this program
 adds what only a process does: running ``nft`` and MISC_CHECK programs, logging to the journal,
 and the command line. The unit ``lbha-checker.service`` runs
 ``python3 /usr/lib/lbha-cluster/lbha_checkerd.py --document /etc/lbha/cluster.json --state ...``.
@@ -18,6 +19,8 @@ import os
 import shlex
 import subprocess
 import sys
+
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lbha_cluster.zip"))
 
 from lbha_cluster.checker import (DEFAULT_DOCUMENT, DEFAULT_STATE, LOG, Checker, NftError, load_document,
                                   read_previous_state)

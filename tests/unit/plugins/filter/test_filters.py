@@ -39,8 +39,8 @@ def test_the_one_address_rule():
 def test_director_planes():
     hostvars = {"lb1": {"lbha_director_dataplane": "auto", "lbha_director_detected_plane": "nftables"},
                 "lb2": {"lbha_director_dataplane": "ipvs"}, "lb3": {}, "lb4": {"lbha_director_dataplane": "lvs"}}
-    assert inventory.director_planes(["lb1", "lb2", "lb3"], hostvars) == {"lb1": "nftables", "lb2": "ipvs",
-                                                                         "lb3": "auto"}
+    expected = {"lb1": "nftables", "lb2": "ipvs", "lb3": "auto"}
+    assert inventory.director_planes(["lb1", "lb2", "lb3"], hostvars) == expected
     with pytest.raises(AnsibleFilterError, match="lb4: lbha_director_dataplane 'lvs'"):
         inventory.director_planes(["lb4"], hostvars)
 

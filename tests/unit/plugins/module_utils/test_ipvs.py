@@ -93,7 +93,7 @@ def test_parse_save_empty_and_errors():
 
 def test_parse_save_keeps_unmanaged_options():
     table = ipvsadm.parse_save("-A -t 1.1.1.111:80 -s mh -b mh-port\n"
-                            "-a -t 1.1.1.111:80 -r 1.1.1.3:80 -i -w 1 --tun-type gue --tun-port 6080\n")
+                               "-a -t 1.1.1.111:80 -r 1.1.1.3:80 -i -w 1 --tun-type gue --tun-port 6080\n")
     svc = table["TCP/1.1.1.111:80"]
     assert svc["options"] == ["-b", "mh-port"]
     assert svc["real_servers"]["1.1.1.3:80"]["options"] == ["--tun-type", "gue", "--tun-port", "6080"]
@@ -139,7 +139,7 @@ def test_parse_list_rejects_garbage():
 
 def test_merge_list_stats():
     merged = ipvsadm.merge_list_stats(ipvsadm.parse_list(fixture("list-seed.txt")),
-                                   ipvsadm.parse_stats(fixture("stats-seed.txt")))
+                                      ipvsadm.parse_stats(fixture("stats-seed.txt")))
     web = [v for v in merged if v["key"] == "TCP/1.1.1.111:80"][0]
     assert web["conns"] == 11
     rs3, rs4 = web["real_servers"]
