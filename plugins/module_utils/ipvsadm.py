@@ -133,6 +133,18 @@ def _svc_switch(svc):
     return "%s %s" % (PROTO_SWITCH[svc["protocol"]], _fmt_addrport(svc["address"], svc["port"]))
 
 
+def delete_commands(virtual_servers):
+    """``ipvsadm -D ...`` for each service of a normalised model (``[text]``, in model order):
+    what a director removes itself once keepalived, which leaves its IPVS services in place while
+    it stops (``--dont-release-ipvs``), has exited."""
+    out = []
+    for vs in virtual_servers:
+        command = "ipvsadm -D %s" % _svc_switch(vs)
+        if command not in out:
+            out.append(command)
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # ipvsadm -S -n
 

@@ -111,6 +111,11 @@ def _global_defs(w, gd):
     w.kv("vrrp_gna_interval", gd.get("vrrp_gna_interval"))
     w.kv("enable_script_security", gd.get("enable_script_security"))
     w.kv("script_user", gd.get("script_user"))
+    sync = gd.get("lvs_sync_daemon")
+    if sync:
+        options = "".join(" %s %s" % (key, sync[key]) for key in ("id", "maxlen", "port", "ttl", "group")
+                          if sync.get(key) is not None)
+        w.line("lvs_sync_daemon %s %s%s" % (sync["interface"], sync["instance"], options))
     w.close()
 
 

@@ -50,9 +50,12 @@ MAX_DELAY_LOOP = 86400
 GLOBAL_DEFS_KEYS = (
     "notification_email", "notification_email_from", "smtp_server", "smtp_port", "smtp_helo_name",
     "smtp_connect_timeout", "enable_script_security", "script_user", "vrrp_strict",
-    "vrrp_skip_check_adv_addr", "vrrp_garp_interval", "vrrp_gna_interval",
+    "vrrp_skip_check_adv_addr", "vrrp_garp_interval", "vrrp_gna_interval", "lvs_sync_daemon",
 )
-CLUSTER_KEYS = ("global_defs", "vrrp_scripts", "vrrp_sync_groups", "vrrp_instances", "virtual_servers")
+CLUSTER_KEYS = ("global_defs", "vrrp_scripts", "vrrp_sync_groups", "vrrp_instances", "virtual_servers", "ipvs")
+SYNC_DAEMON_KEYS = ("interface", "instance", "id", "maxlen", "port", "ttl", "group")
+IPVS_KEYS = ("sloppy_tcp", "sloppy_sctp", "conn_reuse_mode", "expire_nodest_conn")
+IPVS_BOOL_KEYS = ("sloppy_tcp", "sloppy_sctp", "expire_nodest_conn")
 VRRP_SCRIPT_KEYS = ("name", "script", "interval", "timeout", "weight", "rise", "fall", "user", "init_fail")
 SYNC_GROUP_KEYS = ("name", "group", "smtp_alert")
 NOTIFY_KEYS = ("notify_master", "notify_backup", "notify_fault", "notify_stop", "notify")
@@ -526,6 +529,7 @@ def _global_defs(ctx, raw, script_user_override):
         "smtp_port": None, "smtp_helo_name": None, "smtp_connect_timeout": None,
         "enable_script_security": True, "script_user": DEFAULT_SCRIPT_USER, "vrrp_strict": False,
         "vrrp_skip_check_adv_addr": False, "vrrp_garp_interval": None, "vrrp_gna_interval": None,
+        "lvs_sync_daemon": None,
     }
     if raw is None:
         raw = {}
@@ -558,10 +562,102 @@ def _global_defs(ctx, raw, script_user_override):
     out["vrrp_skip_check_adv_addr"] = _opt(ctx, raw, "vrrp_skip_check_adv_addr", path, _bool, default=False)
     out["vrrp_garp_interval"] = _opt(ctx, raw, "vrrp_garp_interval", path, _number, lo=0.000001, hi=1000)
     out["vrrp_gna_interval"] = _opt(ctx, raw, "vrrp_gna_interval", path, _number, lo=0.000001, hi=1000)
+    out["lvs_sync_daemon"] = raw.get("lvs_sync_daemon")     # checked with the instances (_sync_daemon)
     if out["smtp_port"] is not None and out["smtp_server"] is None and smtp is None:
         ctx.error(path + ".smtp_port", "is set but smtp_server is not")
     if out["notification_email"] and out["smtp_server"] is None:
         ctx.warn(path + ".notification_email", "no smtp_server is set, so no e-mail can be sent")
+    return out
+
+
+def _sync_daemon(ctx, raw, instances, dataplane):
+    """keepalived's ``lvs_sync_daemon``: the MASTER's IPVS sends its connections to the BACKUP,
+    so established connections survive a failover. On by default on the ipvs plane (bound to the
+    first instance); ``false`` turns it off; a mapping sets keepalived's options. The nftables
+    plane keeps connections through a failover without it: there it is never rendered."""
+    path = "lbha_cluster.global_defs.lvs_sync_daemon"
+    if raw is None or raw is True:
+        raw = {}
+    elif raw is False:
+        return None
+    elif not isinstance(raw, dict):
+        _bool(ctx, raw, path)       # the error: neither a boolean nor a mapping
+        return None
+    if not _mapping(ctx, raw, path, SYNC_DAEMON_KEYS):
+        return None
+    if dataplane != "ipvs":
+        if raw:
+            ctx.warn(path, "is for the ipvs plane; the nftables plane keeps connections through a failover "
+                     "without it (ignored)")
+        return None
+    by_name = dict((inst["name"], inst) for inst in instances if inst.get("name"))
+    name = _opt(ctx, raw, "instance", path, _name)
+    if name is None and raw.get("instance") is None:
+        if not instances:
+            return None
+        inst = instances[0]
+    elif name not in by_name:
+        if name is not None:
+            ctx.error(path + ".instance", "%s is not a vrrp_instance (%s)" % (name, ", ".join(sorted(by_name)) or "none"))
+        return None
+    else:
+        inst = by_name[name]
+    out = {"instance": inst["name"],
+           "interface": _opt(ctx, raw, "interface", path, _str, default=inst["interface"], pattern=_IFNAME_RE,
+                             what="an interface name (letters, digits, _ . -; at most 15; no alias)"),
+           "id": _opt(ctx, raw, "id", path, _int, default=inst["virtual_router_id"], lo=0, hi=255),
+           "maxlen": _opt(ctx, raw, "maxlen", path, _int, lo=1, hi=65507),
+           "port": _opt(ctx, raw, "port", path, _int, lo=1, hi=65535),
+           "ttl": _opt(ctx, raw, "ttl", path, _int, lo=1, hi=255),
+           "group": None}
+    if out["interface"] == "lo":
+        ctx.error(path + ".interface", "the sync daemon cannot use the loopback interface")
+    group = _opt(ctx, raw, "group", path, _ip)
+    if group is not None:
+        if not group.is_multicast:
+            ctx.error(path + ".group", "%s is not a multicast address" % group)
+        else:
+            out["group"] = str(group)
+    if out["interface"] is None or out["id"] is None or out["instance"] is None:
+        return None
+    return out
+
+
+def _ipvs_settings(ctx, raw, sync, dataplane):
+    """The kernel's IPVS settings on every ipvs-plane director (``net.ipv4.vs.*``):
+
+    * ``sloppy_tcp``/``sloppy_sctp``: a director creates a connection from any packet of a flow,
+      not only from its first, so flows it did not learn from the sync daemon go on after a
+      failover. On by default where the sync daemon runs.
+    * ``conn_reuse_mode`` 2: a new connection that reuses the client port of one the director last
+      saw in FIN_WAIT (the last state a director in direct routing sees) is scheduled afresh, not
+      sent to the old connection's server (which may be drained or gone). The kernel's default is 1.
+    * ``expire_nodest_conn``: a packet of a connection whose real server has left the table
+      expires it (the client learns at once), and a new connection on its port is scheduled
+      afresh; the kernel's default drops such packets silently, so the client times out.
+    """
+    path = "lbha_cluster.ipvs"
+    out = {"sloppy_tcp": sync is not None, "sloppy_sctp": sync is not None, "conn_reuse_mode": 2,
+           "expire_nodest_conn": True}
+    if raw is None:
+        raw = {}
+    if not _mapping(ctx, raw, path, IPVS_KEYS):
+        return out
+    for key in IPVS_BOOL_KEYS:
+        out[key] = _opt(ctx, raw, key, path, _bool, default=out[key])
+    out["conn_reuse_mode"] = _opt(ctx, raw, "conn_reuse_mode", path, _int, default=2, lo=0, hi=3)
+    if dataplane != "ipvs" and raw:
+        ctx.warn(path, "sets the kernel's IPVS, which the nftables plane does not use (ignored)")
+    return out
+
+
+def ipvs_sysctl(model):
+    """The sysctl settings (``{name: value}``) an ipvs-plane director applies; {} on nftables."""
+    if model.get("dataplane") != "ipvs":
+        return {}
+    settings = model.get("ipvs") or {}
+    out = dict(("net.ipv4.vs.%s" % key, 1 if settings.get(key) else 0) for key in IPVS_BOOL_KEYS)
+    out["net.ipv4.vs.conn_reuse_mode"] = settings.get("conn_reuse_mode", 2)
     return out
 
 
@@ -1429,6 +1525,9 @@ def _normalize(cluster, host=None, directors=None, real_server_hosts=None, datap
                           dict((inst["name"], inst) for _idx, inst in instances if inst["name"] is not None),
                           scripts_by_name)
 
+    gd["lvs_sync_daemon"] = _sync_daemon(ctx, gd["lvs_sync_daemon"], [inst for _idx, inst in instances], dataplane)
+    ipvs_settings = _ipvs_settings(ctx, cluster.get("ipvs"), gd["lvs_sync_daemon"], dataplane)
+
     director_networks = [h["network"]] if h is not None and h.get("network") is not None else []
     vss = []
     seen = {}
@@ -1463,6 +1562,7 @@ def _normalize(cluster, host=None, directors=None, real_server_hosts=None, datap
         "vrrp_sync_groups": groups,
         "vrrp_instances": [inst for _idx, inst in instances],
         "virtual_servers": vss,
+        "ipvs": ipvs_settings,
     }
     return model, ctx.errors, ctx.warnings
 

@@ -189,6 +189,37 @@ virtual_servers:
   returned: success
   type: int
   sample: 1
+ipvs_sysctl:
+  description:
+    - The kernel's IPVS settings this director needs (C(net.ipv4.vs.sloppy_tcp) and
+      C(net.ipv4.vs.sloppy_sctp), 1 or 0); empty on the nftables plane. The director role applies them.
+  returned: success
+  type: dict
+  sample: {net.ipv4.vs.sloppy_tcp: 1, net.ipv4.vs.sloppy_sctp: 1}
+ipvs_release:
+  description:
+    - The C(ipvsadm -D) commands that remove this director's virtual services, run by the director
+      role's keepalived drop-in after a clean stop (keepalived runs with C(--dont-release-ipvs) on the
+      ipvs plane, so IPVS keeps forwarding until VRRP has handed the VIPs over). Empty on nftables.
+  returned: success
+  type: list
+  elements: str
+  sample: ["ipvsadm -D -t 1.1.1.111:80"]
+ipvs_notrack:
+  description:
+    - The nftables file that exempts the virtual services' packets from connection tracking on
+      the ipvs plane (a director in direct routing sees one direction of every connection;
+      conntrack would mark the client's FIN invalid and firewalld drop it). Empty on the nftables
+      plane or when every service is a fwmark service. The director role writes and loads it.
+  returned: success
+  type: str
+lvs_sync_daemon:
+  description:
+    - The connection sync daemon keepalived runs (C(instance), C(interface), C(id) and the optional
+      C(maxlen), C(port), C(ttl), C(group)), or null when it is off or the plane is nftables.
+  returned: success
+  type: dict
+  sample: {instance: VI_1, interface: eth0, id: 51, maxlen: null, port: null, ttl: null, group: null}
 state:
   description: This director's initial VRRP state per instance.
   returned: success
@@ -205,11 +236,12 @@ errors:
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.lbha.cluster.plugins.module_utils import hostdoc
+from ansible_collections.lbha.cluster.plugins.module_utils import hostdoc, notrack
+from ansible_collections.lbha.cluster.plugins.module_utils.ipvsadm import delete_commands
 from ansible_collections.lbha.cluster.plugins.module_utils._args import cluster_argument_spec, hide_secrets
 from ansible_collections.lbha.cluster.plugins.module_utils._config import ConfigFiles, test_keepalived_conf
 from ansible_collections.lbha.cluster.plugins.module_utils.keepalived import render
-from ansible_collections.lbha.cluster.plugins.module_utils.model import ValidationError, normalize
+from ansible_collections.lbha.cluster.plugins.module_utils.model import ValidationError, ipvs_sysctl, normalize
 
 
 def argument_spec():
@@ -271,7 +303,10 @@ def main():
                   previous_plane=previous["plane"] if previous else None, drained=doc["drained"],
                   vrrp_instances=[i["name"] for i in model["vrrp_instances"]],
                   virtual_servers=len(model["virtual_servers"]),
-                  state=dict((i["name"], i["state"]) for i in model["vrrp_instances"]))
+                  state=dict((i["name"], i["state"]) for i in model["vrrp_instances"]),
+                  ipvs_sysctl=ipvs_sysctl(model), lvs_sync_daemon=model["global_defs"]["lvs_sync_daemon"],
+                  ipvs_notrack=notrack.render(hostdoc.render_model(doc)),
+                  ipvs_release=delete_commands(model["virtual_servers"]) if doc["plane"] == "ipvs" else [])
     conf_changed, doc_changed, diffs = files.compare(conf, doc)
     result.update(conf_changed=conf_changed, document_changed=doc_changed)
 

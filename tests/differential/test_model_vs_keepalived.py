@@ -273,6 +273,22 @@ def clusters(draw):
         instances.append(inst)
 
     cluster = {"global_defs": gd, "vrrp_scripts": scripts, "vrrp_instances": instances}
+    if draw(st.integers(0, 3)) == 1:
+        # the connection sync daemon (on by default on the ipvs plane, ignored on nftables)
+        options = {}
+        if draw(st.booleans()):
+            options["instance"] = draw(field(st.sampled_from(NAMES[:max(1, len(instances))]), st.just("VI_9")))
+        if draw(st.integers(0, 3)) == 1:
+            options["interface"] = draw(IFACE_ANY)
+        for key, lo, hi in (("id", 0, 255), ("maxlen", 1, 65507), ("port", 1, 65535), ("ttl", 1, 255)):
+            if draw(st.integers(0, 3)) == 1:
+                options[key] = draw(numbers(lo, hi))
+        if draw(st.integers(0, 3)) == 1:
+            options["group"] = draw(field(st.sampled_from(["224.0.0.81", "239.1.2.3", "ff02::81"]),
+                                          st.sampled_from(["10.0.0.1", "ff02::81%eth0"])))
+        gd["lvs_sync_daemon"] = draw(st.sampled_from([options, options, True, False]))
+    if draw(st.integers(0, 4)) == 2:
+        cluster["ipvs"] = dict((key, draw(BOOL)) for key in model.IPVS_KEYS if draw(st.booleans()))
     if len(instances) > 1 and draw(st.integers(0, 3)) == 1:
         group = draw(pick([[NAMES[0], NAMES[1]]], [[NAMES[0], NAMES[1]], [NAMES[0]], [], [NAMES[0], NAMES[0]], [{"x": 1}]]))
         cluster["vrrp_sync_groups"] = [{"name": draw(field(st.just("G1"), adversarial(st.just("G")))), "group": group}]

@@ -250,3 +250,81 @@ def test_config_test_retries_after_self_termination(tmp_path):
     assert ok, messages
     assert notes and "2.2.8" in notes[0]
     assert "keepalived_script" in conf.read_text()  # the file itself is untouched
+
+
+# ---------------------------------------------------------------------------------------------
+# connection sync (ipvs plane)
+
+def _sync_model(seed, sync, dataplane="ipvs", ipvs=None):
+    cluster = copy.deepcopy(seed["cluster"])
+    cluster.setdefault("global_defs", {})["lvs_sync_daemon"] = sync
+    if ipvs is not None:
+        cluster["ipvs"] = ipvs
+    host = seed["directors"][0]
+    return model.normalize(cluster, host, seed["directors"], seed["real_server_hosts"], dataplane=dataplane)
+
+
+def test_the_sync_daemon_is_on_by_default_on_the_ipvs_plane(seed):
+    text, m = render_for(seed, "lb1")
+    assert "    lvs_sync_daemon eth0 VI_1 id 51\n" in text
+    assert model.ipvs_sysctl(m) == {"net.ipv4.vs.sloppy_tcp": 1, "net.ipv4.vs.sloppy_sctp": 1,
+                                    "net.ipv4.vs.conn_reuse_mode": 2, "net.ipv4.vs.expire_nodest_conn": 1}
+
+
+def test_the_sync_daemon_off(seed):
+    m = _sync_model(seed, False)
+    assert "lvs_sync_daemon" not in keepalived.render(m)
+    assert model.ipvs_sysctl(m) == {"net.ipv4.vs.sloppy_tcp": 0, "net.ipv4.vs.sloppy_sctp": 0,
+                                    "net.ipv4.vs.conn_reuse_mode": 2, "net.ipv4.vs.expire_nodest_conn": 1}
+    m = _sync_model(seed, False, ipvs={"sloppy_tcp": True, "conn_reuse_mode": 1, "expire_nodest_conn": "no"})
+    assert model.ipvs_sysctl(m) == {"net.ipv4.vs.sloppy_tcp": 1, "net.ipv4.vs.sloppy_sctp": 0,
+                                    "net.ipv4.vs.conn_reuse_mode": 1, "net.ipv4.vs.expire_nodest_conn": 0}
+
+
+@pytest.mark.parametrize("ipvs,message", [
+    ({"conn_reuse_mode": 4}, "lbha_cluster.ipvs.conn_reuse_mode: 4 is outside 0-3"),
+    ({"sloppy_tcp": "maybe"}, "lbha_cluster.ipvs.sloppy_tcp: expected a boolean"),
+    ({"sloppy_udp": True}, "lbha_cluster.ipvs.sloppy_udp: unknown key"),
+])
+def test_the_ipvs_settings_refuse(seed, ipvs, message):
+    with pytest.raises(model.ValidationError) as err:
+        _sync_model(seed, None, ipvs=ipvs)
+    assert any(message in e for e in err.value.errors), err.value.errors
+
+
+def test_the_nftables_plane_neither_renders_nor_sets_ipvs(seed):
+    text, m = render_for(seed, "lb1", dataplane="nftables")
+    assert "lvs_sync_daemon" not in text and model.ipvs_sysctl(m) == {} and m["warnings"] == []
+    m = _sync_model(seed, {"port": 8849}, dataplane="nftables", ipvs={"sloppy_tcp": True})
+    assert [w for w in m["warnings"] if "lvs_sync_daemon" in w and "ignored" in w]
+    assert [w for w in m["warnings"] if "lbha_cluster.ipvs" in w and "ignored" in w]
+
+
+@pytest.mark.parametrize("sync,message", [
+    ({"instance": "VI_9"}, "lvs_sync_daemon.instance: VI_9 is not a vrrp_instance (VI_1)"),
+    ({"id": 256}, "lvs_sync_daemon.id: 256 is outside 0-255"),
+    ({"maxlen": 65508}, "lvs_sync_daemon.maxlen: 65508 is outside 1-65507"),
+    ({"ttl": 0}, "lvs_sync_daemon.ttl: 0 is outside 1-255"),
+    ({"group": "1.1.1.1"}, "lvs_sync_daemon.group: 1.1.1.1 is not a multicast address"),
+    ({"group": "ff02::1%eth0"}, "lvs_sync_daemon.group: "),
+    ({"interface": "eth0\n    vrrp_strict"}, "lvs_sync_daemon.interface: "),
+    ({"interface": "lo"}, "lvs_sync_daemon.interface: the sync daemon cannot use the loopback interface"),
+    ({"bogus": 1}, "lvs_sync_daemon.bogus: unknown key"),
+    ("yes please", "lvs_sync_daemon: expected a boolean"),
+])
+def test_the_sync_daemon_refuses(seed, sync, message):
+    with pytest.raises(model.ValidationError) as err:
+        _sync_model(seed, sync)
+    assert any(message in e for e in err.value.errors), err.value.errors
+
+
+@needs_keepalived
+def test_every_sync_daemon_option_passes_keepalived_config_test(tmp_path, seed):
+    m = _sync_model(seed, {"instance": "VI_1", "interface": "eth0", "id": 7, "maxlen": 1400, "port": 8849,
+                           "ttl": 2, "group": "224.0.0.82"})
+    text = _testable(keepalived.render(m))
+    assert "    lvs_sync_daemon eth0 VI_1 id 7 maxlen 1400 port 8849 ttl 2 group 224.0.0.82\n" in text
+    path = tmp_path / "sync.conf"
+    path.write_text(text)
+    ok, messages, _unused = keepalived.config_test(str(path), run_argv, _runner_for(tmp_path, text))
+    assert ok, messages

@@ -243,7 +243,7 @@ BAD = [
      ["lb1: state (lbha_director_state): MASTER cannot be combined with nopreempt"]),
     ("unicast-self-peer", _self_peer, ["lbha_cluster.vrrp_instances[0].unicast_peers: 1.1.1.1 is this director's own"]),
     ("unknown-key-top", lambda s: s["cluster"].update(vrrp_instance=[]),
-     ["lbha_cluster.vrrp_instance: unknown key; accepted keys: global_defs, virtual_servers, vrrp_instances"]),
+     ["lbha_cluster.vrrp_instance: unknown key; accepted keys: global_defs, ipvs, virtual_servers, vrrp_instances"]),
     ("unknown-key-instance", _set(_inst, "advert_intervall", 1),
      ["lbha_cluster.vrrp_instances[0].advert_intervall: unknown key; accepted keys:", "advert_int"]),
     ("unknown-key-check", _rs_check_typo,
