@@ -46,6 +46,8 @@ done
 GUEST_PACKAGES=systemd,systemd-sysv,openssh-server,python3,python3-apt
 GUEST_PACKAGES+=,keepalived,ipvsadm,nginx,iproute2,iputils-ping,iputils-arping,curl,kmod,procps
 GUEST_PACKAGES+=,netbase,tcpdump,ca-certificates
+# firewalld runs on directors and real servers as in the seed (with its D-Bus and nftables backend)
+GUEST_PACKAGES+=,firewalld,python3-firewall,nftables,dbus,libpam-systemd
 [ -n "$EXTRA" ] && GUEST_PACKAGES="$GUEST_PACKAGES,$EXTRA"
 
 # Kernel modules copied into the rootfs (with their dependencies): IPVS and its schedulers, virtio,
@@ -53,7 +55,8 @@ GUEST_PACKAGES+=,netbase,tcpdump,ca-certificates
 GUEST_MODULES="virtio_net virtio_pci virtio_blk virtio_rng ext4 ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc
  ip_vs_wlc ip_vs_lblc ip_vs_lblcr ip_vs_dh ip_vs_sh ip_vs_sed ip_vs_nq ip_vs_fo ip_vs_ovf ip_vs_mh
  ip_vs_ftp nf_conntrack nf_tables nft_chain_nat nft_ct nft_nat nft_fib_inet nft_reject_inet
- nft_compat x_tables xt_conntrack iptable_filter iptable_nat ip_set dummy bridge veth macvlan
+ nft_compat nft_masq nft_redir nft_limit nft_log nft_fib_ipv4 nft_fib_ipv6 nft_reject_ipv4
+ nft_reject_ipv6 x_tables xt_conntrack iptable_filter iptable_nat ip_set dummy bridge veth macvlan
  8021q ipip tun"
 # Modules the initrd loads to reach the root filesystem.
 INITRD_MODULES="virtio_pci virtio_blk ext4"
@@ -103,6 +106,7 @@ declare -A TOOL_PACKAGE=(
   [qemu-system-x86_64]=qemu-system-x86 [qemu-img]=qemu-utils [debootstrap]=debootstrap
   [mkfs.ext4]=e2fsprogs [cpio]=cpio [python3]=python3 [flock]=util-linux [nc]=netcat-openbsd
   [ssh]=openssh-client [ssh-keygen]=openssh-client [curl]=curl [ip]=iproute2
+  [arping]=iputils-arping
 )
 missing=()
 for tool in "${!TOOL_PACKAGE[@]}"; do
@@ -262,7 +266,7 @@ printf '[Journal]\nStorage=volatile\nRuntimeMaxUse=16M\nForwardToConsole=no\n' \
 chroot "$G" systemctl enable lbha-guest-setup.service ssh.service >/dev/null 2>&1
 # The roles enable and start these on a configuration they have written; timers and gettys are
 # only boot time under emulation.
-chroot "$G" systemctl disable nginx.service keepalived.service >/dev/null 2>&1 || true
+chroot "$G" systemctl disable nginx.service keepalived.service firewalld.service >/dev/null 2>&1 || true
 chroot "$G" systemctl mask e2scrub_reap.service e2scrub_all.timer apt-daily.timer \
   apt-daily-upgrade.timer fstrim.timer getty@tty1.service serial-getty@ttyS0.service \
   systemd-timesyncd.service >/dev/null 2>&1 || true
@@ -298,7 +302,7 @@ chmod 0755 initrd/init
 # 7. Disk image.
 log "base.qcow2"
 ROOT_MB=$(du -sm "$ROOTFS" | cut -f1)
-mkfs.ext4 -q -F -L lbha-guest -O ^has_journal -d "$ROOTFS" base.img "$((ROOT_MB + 512))M" >&2
+mkfs.ext4 -q -F -L lbha-guest -d "$ROOTFS" base.img "$((ROOT_MB + 512))M" >&2
 qemu-img convert -O qcow2 base.img base.qcow2
 rm -f base.img
 printf '%s\n' "$KREL" >kernel-release

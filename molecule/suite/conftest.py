@@ -4,6 +4,8 @@
 The scenario under test and what it must do come from its inventory (lbha_suite/scenario.py);
 the plane's state is read where that plane keeps it (lbha_suite/planes.py). A check that cannot
 find what it checks fails; nothing is skipped because the scenario is missing something.
+Files named ``test_plane_<plane>.py`` hold what only one forwarding plane has; they are collected
+for scenarios of that plane only (every other file runs on every plane and driver).
 Measurements go to ``build/results/failover-<scenario>.json`` (``LBHA_RESULTS_DIR``), never into
 the committed tree: the benchmarks under benchmarks/ write the committed numbers.
 """
@@ -21,6 +23,11 @@ from lbha_suite import cluster as c
 from lbha_suite.planes import plane as _plane
 from lbha_suite.scenario import PROJECT_DIR, current
 
+# the tests of another plane than the scenario's are not collected (they are not skipped: they
+# are not this scenario's tests; the scenario of their plane runs them)
+collect_ignore = sorted(name for name in os.listdir(os.path.dirname(os.path.abspath(__file__)))
+                        if name.startswith("test_plane_") and name != "test_plane_%s.py" % current().plane)
+
 
 @pytest.fixture(scope="session")
 def scenario():
@@ -34,11 +41,12 @@ def plane():
 
 @pytest.fixture(scope="session")
 def topology(scenario):
-    """The scenario's containers; fails when one is not running (create and converge first)."""
+    """The scenario's hosts; fails when one is not running (create and converge first)."""
     names = list(c.DIRECTORS) + list(c.REAL_SERVERS) + ([c.CLIENT] if c.CLIENT else [])
-    assert os.access(c.DOCKER, os.X_OK), "the docker client %s is missing" % c.DOCKER
+    assert c.DRIVER.available(), "the %s driver of scenario %s cannot reach its hosts" % (
+        c.DRIVER.name, scenario.name)
     missing = [n for n in names if not c._running(n)]
-    assert not missing, "containers %s of scenario %s are not running (molecule create/converge -s %s)" % (
+    assert not missing, "hosts %s of scenario %s are not running (molecule create/converge -s %s)" % (
         ", ".join(missing), scenario.name, scenario.name)
     return dict((n, c.Host(n)) for n in names)
 

@@ -85,11 +85,11 @@ def test_status_shows_the_master_and_exits_0(topology, steady_cluster, plane, in
 def vip_on_lb2(topology, steady_cluster):
     """The VIP added by hand on lb2's eth0 (a split brain); removed again afterwards."""
     lb2 = topology[DIRECTOR_BACKUP]
-    lb2.check("ip", "addr", "add", "%s/%d" % (VIP, SCENARIO.vip_prefix), "dev", "eth0")
+    lb2.check("ip", "addr", "add", "%s/%d" % (VIP, SCENARIO.vip_prefix), "dev", lb2.interface)
     yield lb2
-    lb2.run("ip", "addr", "del", "%s/%d" % (VIP, SCENARIO.vip_prefix), "dev", "eth0")
+    lb2.run("ip", "addr", "del", "%s/%d" % (VIP, SCENARIO.vip_prefix), "dev", lb2.interface)
     # the client may have learnt lb2's MAC for the VIP meanwhile: let it ask again
-    topology[CLIENT].run("ip", "neigh", "del", VIP, "dev", "eth0")
+    topology[CLIENT].run("ip", "neigh", "del", VIP, "dev", topology[CLIENT].interface)
     wait_for(lambda: not holds_vip(lb2), 10, "the injected VIP to be gone from lb2")
 
 

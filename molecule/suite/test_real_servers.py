@@ -5,12 +5,12 @@ __metaclass__ = type
 
 import re
 import subprocess
-import time
+import threading
 
 import pytest
 
-from lbha_suite.cluster import (CLIENT, DIRECTORS, DIRECTOR_MASTER, DOCKER, PAGES, REAL_SERVERS, SERVICE_PORT,
-                                VIP, arp_replies)
+from lbha_suite.cluster import (CLIENT, DIRECTORS, DIRECTOR_MASTER, PAGES, REAL_SERVERS, SERVICE_PORT, VIP,
+                                arp_replies, wait_for)
 from lbha_suite.playbooks import run_module, write_inventory
 
 SCOPES = ("all", "lo", "default")
@@ -22,7 +22,7 @@ def test_vip_is_on_lo_as_32_with_label(real_server):
 
 
 def test_vip_is_on_no_other_interface(real_server):
-    assert VIP not in [a["local"] for a in real_server.addresses("eth0")]
+    assert VIP not in [a["local"] for a in real_server.addresses(real_server.interface)]
 
 
 def test_vip_unit_holds_the_vip_across_reboots(real_server):
@@ -79,25 +79,61 @@ def test_only_the_master_answers_arp_for_the_vip(topology, steady_cluster):
             DIRECTOR_MASTER, master.mac(), answered, {n: topology[n].mac() for n in DIRECTORS}))
 
 
+class AddressMonitor(object):
+    """`ip -o monitor address` on a host, its lines collected by a thread on the controller."""
+
+    PROBE = "10.99.99.254"
+
+    def __init__(self, host):
+        self.host = host
+        self.lines = []
+        self.proc = host.popen("timeout", "120", "ip", "-o", "monitor", "address",
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_ready(self):
+        """A probe address added and deleted until the monitor reports it: it is subscribed."""
+        def seen():
+            self.host.check("ip", "addr", "replace", "%s/32" % self.PROBE, "dev", "lo")
+            self.host.check("ip", "addr", "del", "%s/32" % self.PROBE, "dev", "lo")
+            return any(" %s/" % self.PROBE in line for line in list(self.lines))
+        wait_for(seen, 30, "ip monitor on %s to report address events" % self.host.name, interval=0.5)
+
+    def stop(self):
+        self.proc.stdin.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.thread.join(timeout=30)
+        return [line for line in self.lines if " %s/" % self.PROBE not in line]
+
+
 def test_adding_a_vip_relabels_nothing_and_never_takes_a_live_vip_down(topology, tmp_path):
     """A new VIP listed before the cluster's takes the next free label; the cluster's VIP keeps
     lo:1 and is never deleted (ip monitor records every address event on the host meanwhile)."""
     web = topology[sorted(REAL_SERVERS)[0]]
     extra = "10.99.99.1"
     inventory = write_inventory(str(tmp_path))
-    monitor = subprocess.Popen([DOCKER, "exec", web.name, "timeout", "60", "ip", "-o", "monitor", "address"],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
+    monitor = AddressMonitor(web)
     try:
-        time.sleep(0.5)   # ip monitor subscribes before the change (a start-up delay, not a wait for state)
+        monitor.wait_ready()
         added = run_module(inventory, web.name, "real_server_vips", {"vips": [extra, VIP]})
         assert added.returncode == 0, added.tail()
         labels = dict((a["local"], a.get("label")) for a in web.addresses("lo") if a["prefixlen"] == 32)
         assert labels == {VIP: "lo:1", extra: "lo:2"}, labels
     finally:
         restored = run_module(inventory, web.name, "real_server_vips", {"vips": [VIP]})
-        monitor.terminate()
-        events = monitor.communicate(timeout=30)[0]
+        # the removal of the extra VIP is reported before the monitor stops
+        if restored.returncode == 0 and any(" %s/" % extra in line for line in list(monitor.lines)):
+            wait_for(lambda: any("Deleted" in line and " %s/" % extra in line for line in list(monitor.lines)),
+                     30, "ip monitor to report the removal of %s" % extra)
+        events = monitor.stop()
     assert restored.returncode == 0, restored.tail()
     assert [a["local"] for a in web.addresses("lo") if a["prefixlen"] == 32] == [VIP]
-    assert "Deleted" not in "".join(line for line in events.splitlines() if " %s/" % VIP in line), events
-    assert any(" %s/" % extra in line for line in events.splitlines()), "ip monitor saw nothing: %s" % events
+    assert not [line for line in events if "Deleted" in line and " %s/" % VIP in line], events
+    assert any(" %s/" % extra in line and "Deleted" not in line for line in events), \
+        "ip monitor did not see %s added: %s" % (extra, events)

@@ -2,7 +2,8 @@
 """The cluster as the suite sees it: hosts, recorders on them, the state of VRRP and the planes.
 
 Every constant comes from the scenario's inventory (scenario.py), never from the deployed files.
-Containers are reached with ``docker exec``.
+Hosts are reached, stopped, crashed and restarted through the scenario's driver (drivers.py):
+``docker exec`` for containers, SSH for QEMU guests, ``ip netns exec`` for a namespace client.
 """
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
@@ -16,10 +17,11 @@ import time
 
 import pytest
 
-from .scenario import MAILDIR, current
+from .drivers import driver
+from .scenario import current
 
-DOCKER = os.environ.get("DOCKER", "/usr/bin/docker")
 SCENARIO = current()
+DRIVER = driver()
 
 VIP = SCENARIO.vip
 DIRECTORS = SCENARIO.directors
@@ -32,18 +34,30 @@ _MAC = re.compile(r"\[([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})\]")
 
 
 class Host(object):
-    """One container of the scenario."""
+    """One host of the scenario (a container, a guest, or the namespace client)."""
 
     def __init__(self, name):
         self.name = name
 
+    @property
+    def interface(self):
+        """The host's interface on the cluster's network."""
+        return DRIVER.interface(self.name)
+
+    def command(self, *argv, **kwargs):
+        """The controller's command line that runs argv on this host."""
+        return DRIVER.command(self.name, argv, interactive=kwargs.get("interactive", False))
+
     def run(self, *argv, **kwargs):
-        """Run argv in the container; returns the CompletedProcess (never raises on rc)."""
+        """Run argv on the host; returns the CompletedProcess (never raises on rc)."""
         timeout = kwargs.pop("timeout", 30)
         return subprocess.run(
-            [DOCKER, "exec", self.name] + [str(a) for a in argv],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+            self.command(*argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
             timeout=timeout, check=False, **kwargs)
+
+    def popen(self, *argv, **kwargs):
+        """Start argv on the host (stdin a pipe: closing it ends the command on every driver)."""
+        return subprocess.Popen(self.command(*argv, interactive=True), stdin=subprocess.PIPE, **kwargs)
 
     def check(self, *argv, **kwargs):
         """Run argv and return its stdout; fails the test with stderr when rc != 0."""
@@ -60,8 +74,8 @@ class Host(object):
         links = json.loads(self.check("ip", "-json", "-4", "addr", "show", "dev", dev))
         return [a for link in links for a in link.get("addr_info", [])]
 
-    def mac(self, dev="eth0"):
-        return self.check("cat", "/sys/class/net/%s/address" % dev).strip().lower()
+    def mac(self, dev=None):
+        return self.check("cat", "/sys/class/net/%s/address" % (dev or self.interface)).strip().lower()
 
     def is_active(self, unit):
         return self.run("systemctl", "is-active", "--quiet", unit).returncode == 0
@@ -69,37 +83,39 @@ class Host(object):
     def is_enabled(self, unit):
         return self.run("systemctl", "is-enabled", "--quiet", unit).returncode == 0
 
-    def stop_container(self, timeout=120):
-        """`docker stop`: systemd shuts down (SIGRTMIN+3), services stop cleanly."""
-        subprocess.run([DOCKER, "stop", self.name], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       check=True, timeout=timeout)
+    def shut_down(self):
+        """A clean stop of the whole host: systemd stops every service (`docker stop`, or
+        `systemctl poweroff` in a guest)."""
+        DRIVER.stop(self.name)
 
-    def kill_container(self, timeout=60):
-        """`docker kill`: every process gets SIGKILL at once, like a power loss."""
-        subprocess.run([DOCKER, "kill", self.name], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       check=True, timeout=timeout)
+    def crash(self):
+        """A power cut: every process dies at once (`docker kill`, or SIGKILL to the guest's qemu)."""
+        DRIVER.crash(self.name)
+
+    def clock_offset(self):
+        """This host's clock minus the controller's (0 where they share a kernel)."""
+        return DRIVER.clock_offset(self.name)
 
 
-def arp_replies(host, address, count=3, dev="eth0"):
+def arp_replies(host, address, count=3, dev=None):
     """MAC addresses that answered `arping` for address from host (lower case, unique)."""
-    result = host.run("arping", "-c", count, "-w", count + 2, "-I", dev, address, timeout=count + 10)
+    result = host.run("arping", "-c", count, "-w", count + 2, "-I", dev or host.interface, address,
+                      timeout=count + 10)
     return sorted(set(m.lower() for m in _MAC.findall(result.stdout)))
 
 
 def _running(name):
-    result = subprocess.run([DOCKER, "inspect", "-f", "{{.State.Running}}", name],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True, check=False)
-    return result.returncode == 0 and result.stdout.strip() == "true"
+    return DRIVER.running(name)
 
 
 # --- failover drills -------------------------------------------------------------------------
 #
-# Everything that must be timed runs as ONE python3 process inside a container (started with
-# `docker exec -i NAME python3 -c SCRIPT`): the HTTP poller on the client and the VIP samplers on
-# the directors. They print JSON lines with the container's clock (the host's clock: containers
-# share the kernel), stop when their stdin is closed and at their own deadline, so nothing outlives
-# a test. Their output goes to a file on the host, read after they stop.
+# Everything that must be timed runs as ONE python3 process on a host (started with
+# `docker exec -i NAME python3 -c SCRIPT`, or over SSH): the HTTP poller on the client and the VIP
+# samplers on the directors. They print JSON lines with the host's clock, which the recorder puts
+# on the controller's timeline (containers share its clock; a guest's offset is measured). They
+# stop when their stdin is closed and at their own deadline, so nothing outlives a test. Their
+# output goes to a file on the controller, read after they stop.
 
 DIRECTOR_MASTER = SCENARIO.master
 DIRECTOR_BACKUP = SCENARIO.backup
@@ -107,7 +123,7 @@ INSTANCE = SCENARIO.instance
 VRRP_STATE_FILE = SCENARIO.vrrp_state_file
 
 POLL_INTERVAL = 0.05    # one request every 50 ms
-POLL_TIMEOUT = 0.5      # a request that takes longer has failed
+POLL_TIMEOUT = DRIVER.poll_timeout      # a request that takes longer has failed (0.5 s in containers)
 SAMPLE_INTERVAL = 0.1   # VIP ownership sampled every 100 ms on each director
 BOOT_TIMEOUT = 120      # a restarted container: systemd up, services started (loaded CI box)
 SETTLE_TIMEOUT = 60     # the cluster back to its steady state after a drill
@@ -241,17 +257,18 @@ print(json.dumps(mails))
 
 
 class Recorder(object):
-    """A python3 script running as one process in a container, its JSON lines kept on the host."""
+    """A python3 script running as one process on a host, its JSON lines kept on the controller.
+
+    The records' times ("t", "end") are on the controller's clock."""
 
     def __init__(self, host, script, args, max_seconds):
         self.host = host
         self.max_seconds = max_seconds
+        self.offset = host.clock_offset()
         self._out = tempfile.TemporaryFile(mode="w+b")
         self._err = tempfile.TemporaryFile(mode="w+")
         self._records = None
-        self.proc = subprocess.Popen(
-            [DOCKER, "exec", "-i", host.name, "python3", "-u", "-c", script] + [str(a) for a in args],
-            stdin=subprocess.PIPE, stdout=self._out, stderr=self._err)
+        self.proc = host.popen("python3", "-u", "-c", script, *args, stdout=self._out, stderr=self._err)
 
     def peek(self):
         """The records written so far (the script may still be running)."""
@@ -261,9 +278,13 @@ class Recorder(object):
         records = []
         for line in data.decode("utf-8", "replace").splitlines():
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except ValueError:
-                pass    # a line cut short (still being written, or the container stopped)
+                continue    # a line cut short (still being written, or the host stopped)
+            for key in ("t", "end"):
+                if key in record:
+                    record[key] -= self.offset
+            records.append(record)
         return records
 
     def running(self):
@@ -306,9 +327,9 @@ def run_requests(client, count, timeout=2.0, max_seconds=60):
 
 
 def start_sampler(director, max_seconds, interval=SAMPLE_INTERVAL):
-    """Whether the director holds the VIP on eth0, and its VRRP state, every `interval` s."""
+    """Whether the director holds the VIP on its interface, and its VRRP state, every `interval` s."""
     return Recorder(director, SAMPLER_SCRIPT,
-                    [VIP, "eth0", VRRP_STATE_FILE, interval, max_seconds], max_seconds)
+                    [VIP, director.interface, VRRP_STATE_FILE, interval, max_seconds], max_seconds)
 
 
 def wait_for(predicate, timeout, what, interval=0.1):
@@ -333,7 +354,7 @@ def wait_for(predicate, timeout, what, interval=0.1):
 # --- state of the cluster ----------------------------------------------------------------------
 
 def vrrp_state(director):
-    """The director's VRRP state (notify hook's file), None when unknown or the container is down."""
+    """The director's VRRP state (notify hook's file), None when unknown or the host is down."""
     if not _running(director.name):
         return None
     result = director.run("cat", VRRP_STATE_FILE)
@@ -341,21 +362,21 @@ def vrrp_state(director):
 
 
 def holds_vip(director):
-    """Whether the VIP is on the director's eth0 (a stopped container holds nothing)."""
+    """Whether the VIP is on the director's interface (a stopped host holds nothing)."""
     if not _running(director.name):
         return False
-    return VIP in [a["local"] for a in director.addresses("eth0")]
+    return VIP in [a["local"] for a in director.addresses(director.interface)]
 
 
 def neighbour_mac(client, address=VIP):
     """The client's neighbour (ARP) entry for address: lower-case MAC or None."""
-    entries = json.loads(client.check("ip", "-json", "neigh", "show", address, "dev", "eth0") or "[]")
+    entries = json.loads(client.check("ip", "-json", "neigh", "show", address, "dev", client.interface) or "[]")
     macs = [e["lladdr"].lower() for e in entries if e.get("lladdr")]
     return macs[0] if macs else None
 
 
 def is_master(topology, name):
-    """name is MASTER (state file and VIP on eth0) and the other director is neither."""
+    """name is MASTER (state file and VIP on its interface) and the other director is neither."""
     other = [d for d in DIRECTORS if d != name][0]
     return (vrrp_state(topology[name]) == "MASTER" and holds_vip(topology[name])
             and vrrp_state(topology[other]) != "MASTER" and not holds_vip(topology[other]))
@@ -388,7 +409,7 @@ def vrrp_adverts(host, seconds, limit=5):
 
 
 def read_mails(client):
-    return json.loads(client.check("python3", "-c", MAIL_SCRIPT, MAILDIR))
+    return json.loads(client.check("python3", "-c", MAIL_SCRIPT, DRIVER.maildir))
 
 
 def master_down_interval(advert_int, priority):
@@ -399,16 +420,19 @@ def master_down_interval(advert_int, priority):
 # --- bringing the topology back ------------------------------------------------------------------
 
 def wait_booted(host, timeout=BOOT_TIMEOUT):
+    if not DRIVER.has_init(host.name):
+        return      # the namespace client: no system of its own to boot
+
     def booted():
         state = host.run("systemctl", "is-system-running", timeout=15).stdout.strip()
         return state in ("running", "degraded")
     wait_for(booted, timeout, "systemd to finish booting in %s" % host.name, interval=0.5)
 
 
-def start_container(host):
+def start_host(host):
+    """Start a stopped or crashed host again (`docker start`, or the guest booted from its disk)."""
     if not _running(host.name):
-        subprocess.run([DOCKER, "start", host.name], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       check=True, timeout=120)
+        DRIVER.start(host.name)
     wait_booted(host)
 
 
@@ -426,7 +450,7 @@ def steady(topology, plane):
 def restore(topology, plane):
     """Undo whatever a drill did and wait (bounded) for the steady state."""
     for name in list(DIRECTORS) + list(REAL_SERVERS) + [CLIENT]:
-        start_container(topology[name])
+        start_host(topology[name])
     for name in REAL_SERVERS:
         if not topology[name].is_active("nginx"):
             topology[name].check("systemctl", "start", "nginx", timeout=60)

@@ -17,6 +17,7 @@ import time
 
 import yaml
 
+from .drivers import driver
 from .scenario import PROJECT_DIR, current
 
 PLAYBOOK_TIMEOUT = 600
@@ -48,7 +49,7 @@ def molecule(*args):
 
 
 def write_inventory(directory, molecule_file=None):
-    """An inventory of the scenario's containers (docker connection) with its variables."""
+    """An inventory of the scenario's hosts (connections from the driver) with its variables."""
     with open(molecule_file or os.path.join(current().dir, "molecule.yml")) as handle:
         scenario = yaml.safe_load(handle)
     inventory = scenario.get("provisioner", {}).get("inventory", {})
@@ -57,10 +58,7 @@ def write_inventory(directory, molecule_file=None):
     hosts = {}
     for platform in scenario["platforms"]:
         name = platform["name"]
-        # `docker exec` runs as root and the images have no sudo: the playbooks' become is
-        # switched off by the connection variable (which wins over the play keyword).
-        hosts[name] = dict(host_vars.get(name, {}), ansible_connection="community.docker.docker",
-                           ansible_python_interpreter="/usr/bin/python3", ansible_become=False)
+        hosts[name] = dict(host_vars.get(name, {}), **driver().inventory_vars(name))
         for group in platform.get("groups", []):
             groups.setdefault(group, {"hosts": {}})["hosts"][name] = None
     data = {"all": {"hosts": hosts, "vars": inventory.get("group_vars", {}).get("all", {}),

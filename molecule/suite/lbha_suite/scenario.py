@@ -20,7 +20,8 @@ PROJECT_DIR = os.environ.get("MOLECULE_PROJECT_DIRECTORY") or os.path.abspath(
 # the director role's defaults, for what an inventory does not override
 ROLE_DEFAULTS = {"lbha_director_document": "/etc/lbha/cluster.json",
                  "lbha_director_checker_state": "/run/lbha/checker.json",
-                 "lbha_director_dataplane": "auto"}
+                 "lbha_director_dataplane": "auto",
+                 "lbha_nginx_root": "/var/www/lbha"}
 VRRP_STATE_DIR = "/run/lbha/vrrp"       # the notify hook's directory (the role's tmpfiles.d entry)
 MAILDIR = "/var/mail/lbha"              # where the client's SMTP receiver stores mail (prepare.yml)
 
