@@ -136,9 +136,9 @@ def inject(topology, kind):
     elif kind == "kill":
         lb1.check("systemctl", "kill", "--signal=KILL", "keepalived", timeout=60)
     elif kind == "container":
-        lb1.stop_container()
+        lb1.shut_down()
     elif kind == "crash":
-        lb1.kill_container()
+        lb1.crash()
     else:
         raise ValueError(kind)
 
