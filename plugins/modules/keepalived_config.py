@@ -202,11 +202,10 @@ errors:
   sample: ["lb2: lbha_cluster.vrrp_instances[0].virtual_router_id: 300 is outside 1-255"]
 '''
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.lbha.cluster.plugins.module_utils import hostdoc
-from ansible_collections.lbha.cluster.plugins.module_utils._args import cluster_argument_spec, hide_secrets
+from ansible_collections.lbha.cluster.plugins.module_utils._args import cluster_argument_spec, cluster_module
 from ansible_collections.lbha.cluster.plugins.module_utils._config import ConfigFiles, test_keepalived_conf
 from ansible_collections.lbha.cluster.plugins.module_utils.keepalived import render
 from ansible_collections.lbha.cluster.plugins.module_utils.model import ValidationError, normalize
@@ -234,9 +233,8 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = cluster_module(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
-    hide_secrets(module)
     fail_result = dict(dest=p["dest"], document=p["document"], conf_changed=False, document_changed=False)
 
     try:
