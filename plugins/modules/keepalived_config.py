@@ -69,6 +69,15 @@ options:
     description: systemd unit of the nftables checker (recorded in the document).
     type: str
     default: lbha-checker
+  plane_check_script:
+    description:
+      - nftables plane - the program keepalived runs (as the script user) to track the plane's health
+        (the C(lbha_plane) vrrp_script, weight 0, tracked by every instance that holds a virtual server's
+        VIP). It fails when the checker's liveness file beside O(checker_state) is missing, older than
+        10 seconds, names a process that is not the checker, or says the table is not loaded; the
+        instances then go to FAULT and give up their VIPs.
+    type: path
+    default: /usr/lib/lbha-cluster/plane-check
   flow_timeout:
     description: nftables plane - seconds an idle flow stays pinned to its real server.
     type: int
@@ -206,6 +215,7 @@ from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.lbha.cluster.plugins.module_utils import hostdoc
 from ansible_collections.lbha.cluster.plugins.module_utils._args import cluster_argument_spec, cluster_module
+from ansible_collections.lbha.cluster.plugins.module_utils.checker import STALE_SECONDS, liveness_path
 from ansible_collections.lbha.cluster.plugins.module_utils._config import ConfigFiles, test_keepalived_conf
 from ansible_collections.lbha.cluster.plugins.module_utils.keepalived import render
 from ansible_collections.lbha.cluster.plugins.module_utils.model import ValidationError, normalize
@@ -220,6 +230,7 @@ def argument_spec():
         checker_state=dict(type="path", default=hostdoc.DEFAULT_PATHS["checker_state"]),
         keepalived_service=dict(type="str", default="keepalived"),
         checker_service=dict(type="str", default="lbha-checker"),
+        plane_check_script=dict(type="path", default="/usr/lib/lbha-cluster/plane-check"),
         flow_timeout=dict(type="int", default=300),
         buckets=dict(type="int", default=251),
         seed=dict(type="int"),
@@ -240,7 +251,9 @@ def main():
     try:
         model = normalize(p["cluster"], host=p["host"], directors=p["directors"],
                           real_server_hosts=p["real_server_hosts"], dataplane=p["dataplane"],
-                          notify_script=p["notify_script"], script_user=p["script_user"])
+                          notify_script=p["notify_script"], script_user=p["script_user"],
+                          plane_check="%s %s %d" % (p["plane_check_script"], liveness_path(p["checker_state"]),
+                                                    STALE_SECONDS))
     except ValidationError as e:
         for w in e.warnings:
             module.warn(w)
