@@ -15,6 +15,7 @@ import os
 import pwd
 import re
 
+from ._files import backup as make_backup
 from ._files import install, prune_backups, read_text, temp_file, write_atomic
 from .hostdoc import HostDocumentError, dumps, loads
 from .keepalived import MASK, config_test
@@ -109,8 +110,7 @@ class ConfigFiles(object):
             directory = os.path.dirname(self.conf_path) or "."
             tmp = temp_file(directory, conf, "." + os.path.basename(self.conf_path) + ".")
             if backup and os.path.exists(self.conf_path):
-                self.backup_file = self.module.backup_local(self.conf_path)
-                os.chmod(self.backup_file, 0o600)
+                self.backup_file = make_backup(self.conf_path)
             uid, gid = self._owner()
             install(tmp, self.conf_path, self._conf_mode(), uid, gid)
             if keep_backups is not None:

@@ -258,3 +258,50 @@ def test_cluster_validate_fails_with_all_errors(run_module, seed):
     assert any(e.startswith("lb1, lb2: lbha_cluster.vrrp_instances[0].authentication.auth_pass")
                for e in result["errors"])
     assert any("both have priority 100" in e for e in result["errors"])
+
+
+def test_no_secret_is_ever_in_a_file_looser_than_its_final_mode(run_module, seed, tmp_path, fake_keepalived,
+                                                                monkeypatch):
+    """Every file the module renames into place (keepalived.conf, the document, a backup) already
+    has its final mode, at most 0640, and its whole content: there is no moment at which a
+    secret sits in a file someone else may read."""
+    from ansible_collections.lbha.cluster.plugins.module_utils import _files
+    dest = tmp_path / "keepalived.conf"
+    dest.write_text(golden("lb1.conf").replace("auth_pass 1111", "auth_pass oldpass1"))
+    dest.chmod(0o644)            # an earlier release (or a hand-made file) left it world-readable
+    renamed = []
+    real_rename = os.rename
+
+    def rename(src, dst):
+        renamed.append((os.path.basename(str(dst)), stat.S_IMODE(os.stat(src).st_mode), open(src).read()))
+        return real_rename(src, dst)
+    monkeypatch.setattr(_files.os, "rename", rename)
+    result, failed = run_module(keepalived_config.main, args(seed, tmp_path))
+    assert not failed and result["changed"]
+    names = [n for n, _m, _t in renamed]
+    assert "keepalived.conf" in names and "cluster.json" in names and any(n.endswith("~") for n in names), names
+    for name, mode, text in renamed:
+        assert mode & 0o037 == 0, "%s was renamed into place with mode %o" % (name, mode)
+        if name.endswith("~"):
+            assert mode == 0o600 and "auth_pass oldpass1" in text
+        if name == "keepalived.conf":
+            assert mode == 0o640 and "auth_pass 1111" in text
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o640
+
+
+def test_backups_of_earlier_releases_become_0600_and_are_pruned(run_module, seed, tmp_path, fake_keepalived):
+    run_module(keepalived_config.main, args(seed, tmp_path))
+    for day in (1, 2, 3, 4):
+        old = tmp_path / ("keepalived.conf.1.2026-01-0%d@00:00:00~" % day)
+        old.write_text("auth_pass old%d\n" % day)
+        old.chmod(0o644)
+        os.utime(str(old), (day * 86400, day * 86400))
+    seed["directors"][0]["priority"] = 101
+    result, failed = run_module(keepalived_config.main, args(seed, tmp_path))
+    assert not failed and result["changed"]
+    backups = sorted(tmp_path.glob("keepalived.conf.*~"))
+    assert len(backups) == 3, [b.name for b in backups]
+    assert not (tmp_path / "keepalived.conf.1.2026-01-01@00:00:00~").exists()
+    assert not (tmp_path / "keepalived.conf.1.2026-01-02@00:00:00~").exists()
+    assert all(stat.S_IMODE(b.stat().st_mode) == 0o600 for b in backups), [
+        (b.name, oct(stat.S_IMODE(b.stat().st_mode))) for b in backups]
