@@ -97,6 +97,16 @@ options:
         C(keepalived) binary is installed). On failure the module fails with keepalived's messages.
     type: bool
     default: true
+  preflight:
+    description:
+      - Validate, render and test the new C(keepalived.conf) with C(keepalived -t) in a private
+        temporary directory, and change nothing on the host (also in check mode). The
+        collection's own programs that are not installed yet (the notify hook, the plane check)
+        are stood in for by C(/bin/true), and a script user that does not exist yet by C(root).
+        Without keepalived on the host the test is skipped and RV(tested) is false.
+      - C(site.yml) runs this on every director before any host changes.
+    type: bool
+    default: false
   backup:
     description: Keep a timestamped copy of the previous C(keepalived.conf) when it changes.
     type: bool
@@ -198,6 +208,10 @@ virtual_servers:
   returned: success
   type: int
   sample: 1
+tested:
+  description: With O(preflight), whether C(keepalived -t) ran (false when keepalived is not installed).
+  returned: preflight
+  type: bool
 state:
   description: This director's initial VRRP state per instance.
   returned: success
@@ -211,12 +225,17 @@ errors:
   sample: ["lb2: lbha_cluster.vrrp_instances[0].virtual_router_id: 300 is outside 1-255"]
 '''
 
+import os
+import pwd
+import shutil
+import tempfile
+
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.lbha.cluster.plugins.module_utils import hostdoc
 from ansible_collections.lbha.cluster.plugins.module_utils._args import cluster_argument_spec, cluster_module
 from ansible_collections.lbha.cluster.plugins.module_utils.checker import STALE_SECONDS, liveness_path
-from ansible_collections.lbha.cluster.plugins.module_utils._config import ConfigFiles, test_keepalived_conf
+from ansible_collections.lbha.cluster.plugins.module_utils._config import ConfigFiles, preflight_text, test_keepalived_conf
 from ansible_collections.lbha.cluster.plugins.module_utils.keepalived import render
 from ansible_collections.lbha.cluster.plugins.module_utils.model import ValidationError, normalize
 
@@ -235,12 +254,21 @@ def argument_spec():
         buckets=dict(type="int", default=251),
         seed=dict(type="int"),
         validate=dict(type="bool", default=True),
+        preflight=dict(type="bool", default=False),
         backup=dict(type="bool", default=True),
         keep_backups=dict(type="int", default=3),
         mode=dict(type="raw", default="0640"),
         owner=dict(type="str"),
         group=dict(type="str"),
     )
+
+
+def _user_exists(name):
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
 
 
 def main():
@@ -285,6 +313,20 @@ def main():
                   state=dict((i["name"], i["state"]) for i in model["vrrp_instances"]))
     conf_changed, doc_changed, diffs = files.compare(conf, doc)
     result.update(conf_changed=conf_changed, document_changed=doc_changed)
+
+    if p["preflight"]:
+        text = preflight_text(conf, (p["notify_script"], p["plane_check_script"]), _user_exists, os.path.exists)
+        workdir = tempfile.mkdtemp(prefix="lbha-preflight-")
+        try:
+            result["tested"] = test_keepalived_conf(
+                module, text, p["dest"], fail_result, directory=workdir,
+                what="%s: nothing was changed on any host:" % model["host"]["name"])
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        if not result["tested"]:
+            module.warn("keepalived is not installed on %s yet: its configuration is tested once the role "
+                        "has installed it" % model["host"]["name"])
+        module.exit_json(**result)
 
     if not module.check_mode:
         if conf_changed and p["validate"]:

@@ -305,3 +305,37 @@ def test_backups_of_earlier_releases_become_0600_and_are_pruned(run_module, seed
     assert not (tmp_path / "keepalived.conf.1.2026-01-02@00:00:00~").exists()
     assert all(stat.S_IMODE(b.stat().st_mode) == 0o600 for b in backups), [
         (b.name, oct(stat.S_IMODE(b.stat().st_mode))) for b in backups]
+
+
+def test_preflight_tests_and_writes_nothing(run_module, seed, tmp_path, fake_keepalived):
+    etc = tmp_path / "etc"
+    a = args(seed, tmp_path, dest=str(etc / "keepalived" / "keepalived.conf"),
+             document=str(etc / "lbha" / "cluster.json"), dataplane="nftables", preflight=True)
+    result, failed = run_module(keepalived_config.main, a)
+    assert not failed and result["tested"] is True and not result["changed"], result
+    assert result["conf_changed"], "it says what a converge would change"
+    assert len(fake_keepalived.calls()) == 1 and fake_keepalived.calls()[0].startswith("-t -f ")
+    assert not etc.exists(), "preflight created %s" % sorted(str(p) for p in etc.rglob("*"))
+
+
+def test_preflight_failure_names_the_director_and_changes_nothing(run_module, seed, tmp_path, fake_keepalived):
+    dest = tmp_path / "keepalived.conf"
+    dest.write_text("# the live file\n")
+    fake_keepalived.set(1, "WARNING - interface lbhat0 for vrrp instance VI_1 doesn't exist")
+    result, failed = run_module(keepalived_config.main, args(seed, tmp_path, name="lb2", preflight=True))
+    assert failed
+    assert "keepalived -t refused the new configuration; lb2: nothing was changed on any host" in result["msg"]
+    assert "interface lbhat0" in result["msg"]
+    assert dest.read_text() == "# the live file\n"
+    assert sorted(os.listdir(tmp_path)) == ["bin", "calls.log", "keepalived.conf"]
+
+
+def test_preflight_stands_in_only_for_the_collections_own_missing_programs():
+    from ansible_collections.lbha.cluster.plugins.module_utils._config import preflight_text
+    text = ('    script_user keepalived_script\n    script "/usr/lib/lbha-cluster/plane-check /run/x 10"\n'
+            '    notify "/usr/lib/lbha-cluster/notify"\n    script "/usr/local/bin/mine"\n')
+    out = preflight_text(text, ("/usr/lib/lbha-cluster/notify", "/usr/lib/lbha-cluster/plane-check"),
+                         lambda user: False, lambda path: False)
+    assert out == ('    script_user root\n    script "/bin/true /run/x 10"\n'
+                   '    notify "/bin/true"\n    script "/usr/local/bin/mine"\n')
+    assert preflight_text(text, ("/usr/lib/lbha-cluster/notify",), lambda user: True, lambda path: True) == text
