@@ -13,7 +13,7 @@ import ipaddress
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.lbha.cluster.plugins.module_utils import firewall
+from ansible_collections.lbha.cluster.plugins.module_utils import firewall, realserver
 
 _MISSING = object()
 
@@ -172,6 +172,18 @@ def stale_vrrp_rules(current, wanted):
     return firewall.stale_vrrp_rules(list(current), list(wanted))
 
 
+def health_ruleset(services, address, directors):
+    """``lbha_real_server_ports | lbha.cluster.health_ruleset(address, director_addresses)``."""
+    if isinstance(services, str) or not isinstance(services, (list, tuple)):
+        raise AnsibleFilterError("health_ruleset: expected the services (virtual_services) as a list, got %s"
+                                 % type(services).__name__)
+    try:
+        sources = [firewall.bare_address(str(d)) for d in directors or []]
+        return realserver.health_ruleset(address, list(services), sources)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AnsibleFilterError("health_ruleset: %s" % exc)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -180,5 +192,6 @@ class FilterModule(object):
             "host_addresses": host_addresses,
             "real_server_hosts": real_server_hosts,
             "vrrp_rules": vrrp_rules,
+            "health_ruleset": health_ruleset,
             "stale_vrrp_rules": stale_vrrp_rules,
         }
