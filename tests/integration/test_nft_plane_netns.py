@@ -45,6 +45,7 @@ def _model_bundle():
     spec.loader.exec_module(module)
     return module
 
+
 SERVER = r'''
 import socketserver, sys, time
 from http.server import BaseHTTPRequestHandler, HTTPServer

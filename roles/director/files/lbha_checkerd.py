@@ -56,9 +56,10 @@ def misc_probe(command, timeout, dynamic=False, user=DEFAULT_SCRIPT_USER, run=No
         except KeyError:
             return False, "Misc check to [%s] not run: script user %s does not exist" % (command, user), None
         try:
-            rc = (run or subprocess.run)(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     timeout=timeout, check=False, cwd="/", env=dict(SCRIPT_ENV), user=uid, group=gid,
-                     extra_groups=[]).returncode
+            runner = run or subprocess.run
+            rc = runner(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                        timeout=timeout, check=False, cwd="/", env=dict(SCRIPT_ENV), user=uid, group=gid,
+                        extra_groups=[]).returncode
         except subprocess.TimeoutExpired:
             return False, "Misc check to [%s] timed out" % command, None
         except (OSError, subprocess.SubprocessError) as exc:
