@@ -63,11 +63,11 @@ _SCRIPT_USER_LINE_RE = re.compile(r"^(\s*script_user\s+)(\S+)$", re.M)
 def preflight_text(text, own_programs, user_exists, program_exists):
     """The keepalived.conf text to test before the director role has installed anything: the
     collection's own programs (the notify hook, the plane check) that are not on the host yet are
-    replaced by /bin/true, and a script user the role has not created yet by root. Everything of
+    replaced by /usr/bin/true, and a script user the role has not created yet by root. Everything of
     the user's (scripts, MISC_CHECK, interfaces, addresses) is tested as it is."""
     for program in own_programs:
         if program and not program_exists(program):
-            text = text.replace('"%s"' % program, '"/bin/true"').replace('"%s ' % program, '"/bin/true ')
+            text = text.replace('"%s"' % program, '"/usr/bin/true"').replace('"%s ' % program, '"/usr/bin/true ')
     match = _SCRIPT_USER_LINE_RE.search(text)
     if match and not user_exists(match.group(2)):
         text = _SCRIPT_USER_LINE_RE.sub(r"\g<1>root", text)

@@ -102,7 +102,8 @@ options:
       - Validate, render and test the new C(keepalived.conf) with C(keepalived -t) in a private
         temporary directory, and change nothing on the host (also in check mode). The
         collection's own programs that are not installed yet (the notify hook, the plane check)
-        are stood in for by C(/bin/true), and a script user that does not exist yet by C(root).
+        are stood in for by C(/usr/bin/true) (not behind a symlinked directory, which keepalived
+        2.3 refuses for a script run as root), and a script user that does not exist yet by C(root).
         Without keepalived on the host the test is skipped and RV(tested) is false.
       - C(site.yml) runs this on every director before any host changes.
     type: bool

@@ -93,7 +93,7 @@ def testable(text):
     plane's health check (installed by the director role, not here) by a program that exists in
     every root (keepalived disables a track script it cannot find, and says so)."""
     text = text.replace("script_user keepalived_script\n", "script_user %s\n" % STAND_IN_USER)
-    return text.replace('script "%s ' % PLANE_CHECK_PROGRAM, 'script "/bin/true ')
+    return text.replace('script "%s ' % PLANE_CHECK_PROGRAM, 'script "/usr/bin/true ')
 
 
 def keepalived_verdicts(text):

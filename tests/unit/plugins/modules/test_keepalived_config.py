@@ -336,6 +336,6 @@ def test_preflight_stands_in_only_for_the_collections_own_missing_programs():
             '    notify "/usr/lib/lbha-cluster/notify"\n    script "/usr/local/bin/mine"\n')
     out = preflight_text(text, ("/usr/lib/lbha-cluster/notify", "/usr/lib/lbha-cluster/plane-check"),
                          lambda user: False, lambda path: False)
-    assert out == ('    script_user root\n    script "/bin/true /run/x 10"\n'
-                   '    notify "/bin/true"\n    script "/usr/local/bin/mine"\n')
+    assert out == ('    script_user root\n    script "/usr/bin/true /run/x 10"\n'
+                   '    notify "/usr/bin/true"\n    script "/usr/local/bin/mine"\n')
     assert preflight_text(text, ("/usr/lib/lbha-cluster/notify",), lambda user: True, lambda path: True) == text
