@@ -13,6 +13,8 @@ import ipaddress
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.lbha.cluster.plugins.module_utils import firewall, realserver
+
 _MISSING = object()
 
 
@@ -150,6 +152,38 @@ def real_server_hosts(cluster, groups, hostvars):
     return result
 
 
+def vrrp_rules(directors, host, cluster=None):
+    """``directors | lbha.cluster.vrrp_rules(inventory_hostname, lbha_cluster)``: the firewalld rich
+    rules that accept VRRP from this director's peers (bare addresses)."""
+    if isinstance(directors, str) or not isinstance(directors, (list, tuple)):
+        raise AnsibleFilterError("vrrp_rules: expected the director entries (director_hosts), got %s"
+                                 % type(directors).__name__)
+    try:
+        return firewall.vrrp_rules(list(directors), str(host), cluster)
+    except ValueError as exc:
+        raise AnsibleFilterError("vrrp_rules: %s" % exc)
+
+
+def stale_vrrp_rules(current, wanted):
+    """``rich_rules | lbha.cluster.stale_vrrp_rules(wanted)``: VRRP rules to remove."""
+    for value, what in ((current, "the zone's rich rules"), (wanted, "the wanted rules")):
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise AnsibleFilterError("stale_vrrp_rules: expected %s as a list, got %s" % (what, type(value).__name__))
+    return firewall.stale_vrrp_rules(list(current), list(wanted))
+
+
+def health_ruleset(services, address, directors):
+    """``lbha_real_server_ports | lbha.cluster.health_ruleset(address, director_addresses)``."""
+    if isinstance(services, str) or not isinstance(services, (list, tuple)):
+        raise AnsibleFilterError("health_ruleset: expected the services (virtual_services) as a list, got %s"
+                                 % type(services).__name__)
+    try:
+        sources = [firewall.bare_address(str(d)) for d in directors or []]
+        return realserver.health_ruleset(address, list(services), sources)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AnsibleFilterError("health_ruleset: %s" % exc)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -157,4 +191,7 @@ class FilterModule(object):
             "director_planes": director_planes,
             "host_addresses": host_addresses,
             "real_server_hosts": real_server_hosts,
+            "vrrp_rules": vrrp_rules,
+            "health_ruleset": health_ruleset,
+            "stale_vrrp_rules": stale_vrrp_rules,
         }

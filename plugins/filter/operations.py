@@ -49,6 +49,12 @@ def peer_problems(master, peer):
                                     _mapping(peer, "peer_problems", "the peer's report"))
 
 
+def restore_report(master_before, master_after, peer, failed_task=None, error=None):
+    return operations.restore_report(_mapping(master_before, "restore_report", "the old MASTER's report"),
+                                     master_after if isinstance(master_after, dict) else None,
+                                     str(peer), failed_task, error if error is None else str(error))
+
+
 def drain_problems(reports, addresses, force=False):
     return operations.drain_problems(_mapping(reports, "drain_problems", "director reports"),
                                      _names(addresses, "drain_problems", "real-server addresses"), bool(force))
@@ -68,6 +74,7 @@ class FilterModule(object):
             "cluster_status": cluster_status,
             "switchover_plan": switchover_plan,
             "peer_problems": peer_problems,
+            "restore_report": restore_report,
             "drain_problems": drain_problems,
             "real_servers_settled": real_servers_settled,
         }

@@ -1,11 +1,23 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The options of the modules that take the cluster definition (doc fragment ``lbha.cluster.cluster``),
-and how they keep its secrets out of their output."""
+and how they keep its secrets out of their output and out of the log.
+
+``AnsibleModule`` logs its invocation (syslog, the journal) while it is being constructed, before
+any code of the module runs: a module that only added ``auth_pass`` to ``no_log_values`` after
+that had already written it to every director's journal. :func:`cluster_module` builds the
+module with the secrets registered before that first log line. ``no_log`` on the ``cluster``
+option is not the way: Ansible would then treat every leaf value of the definition (``80``,
+``TCP``, ``eth0``, ...) as a secret and mask it in every message the module returns."""
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 from .model import DEFAULT_NOTIFY_SCRIPT, secrets
+
+try:
+    from ansible.module_utils.basic import AnsibleModule
+except ImportError:  # the checker daemon imports this package without Ansible
+    AnsibleModule = object
 
 
 def cluster_argument_spec(**more):
@@ -34,3 +46,20 @@ def hide_secrets(module):
         found = []
     for secret in found:
         module.no_log_values.add(secret)
+
+
+class _ClusterModule(AnsibleModule):
+    """An AnsibleModule that masks the cluster's secrets before it logs its invocation."""
+
+    def _log_invocation(self):
+        hide_secrets(self)
+        super(_ClusterModule, self)._log_invocation()
+
+
+def cluster_module(**kwargs):
+    """``AnsibleModule(**kwargs)`` for a module that takes ``cluster``: every auth_pass is in
+    ``no_log_values`` before the invocation is logged, so neither the journal nor the module's
+    result (``invocation``, messages, diffs) ever holds one."""
+    module = _ClusterModule(**kwargs)
+    hide_secrets(module)
+    return module

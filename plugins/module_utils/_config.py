@@ -15,6 +15,7 @@ import os
 import pwd
 import re
 
+from ._files import backup as make_backup
 from ._files import install, prune_backups, read_text, temp_file, write_atomic
 from .hostdoc import HostDocumentError, dumps, loads
 from .keepalived import MASK, config_test
@@ -34,12 +35,14 @@ def mask_document(text):
     return _AUTH_PASS_JSON_RE.sub(r'\g<1>"' + MASK + '"', text or "")
 
 
-def test_keepalived_conf(module, text, dest, fail_result):
-    """``keepalived -t`` on ``text`` (when keepalived is installed); fail_json with its messages if refused."""
+def test_keepalived_conf(module, text, dest, fail_result, directory=None, what=None):
+    """``keepalived -t`` on ``text`` (when keepalived is installed); fail_json with its messages if
+    refused. Returns whether keepalived ran. The text is tested in a temporary file in ``directory``
+    (default: beside ``dest``)."""
     binary = module.get_bin_path("keepalived", opt_dirs=["/usr/sbin", "/sbin"])
     if not binary:
-        return
-    tmp = temp_file(os.path.dirname(dest) or ".", text, "." + os.path.basename(dest) + ".test.")
+        return False
+    tmp = temp_file(directory or os.path.dirname(dest) or ".", text, "." + os.path.basename(dest) + ".test.")
     try:
         ok, messages, notes = config_test(tmp, module.run_command, binary)
     finally:
@@ -48,8 +51,27 @@ def test_keepalived_conf(module, text, dest, fail_result):
         module.warn(n)
     if not ok:
         messages = messages.replace(tmp, dest + " (new)")
-        module.fail_json(msg="keepalived -t refused the new configuration; %s is unchanged:\n%s" % (dest, messages),
+        module.fail_json(msg="keepalived -t refused the new configuration; %s\n%s"
+                             % (what or "%s is unchanged:" % dest, messages),
                          keepalived_messages=messages.splitlines(), **fail_result)
+    return True
+
+
+_SCRIPT_USER_LINE_RE = re.compile(r"^(\s*script_user\s+)(\S+)$", re.M)
+
+
+def preflight_text(text, own_programs, user_exists, program_exists):
+    """The keepalived.conf text to test before the director role has installed anything: the
+    collection's own programs (the notify hook, the plane check) that are not on the host yet are
+    replaced by /usr/bin/true, and a script user the role has not created yet by root. Everything of
+    the user's (scripts, MISC_CHECK, interfaces, addresses) is tested as it is."""
+    for program in own_programs:
+        if program and not program_exists(program):
+            text = text.replace('"%s"' % program, '"/usr/bin/true"').replace('"%s ' % program, '"/usr/bin/true ')
+    match = _SCRIPT_USER_LINE_RE.search(text)
+    if match and not user_exists(match.group(2)):
+        text = _SCRIPT_USER_LINE_RE.sub(r"\g<1>root", text)
+    return text
 
 
 class ConfigFiles(object):
@@ -109,8 +131,7 @@ class ConfigFiles(object):
             directory = os.path.dirname(self.conf_path) or "."
             tmp = temp_file(directory, conf, "." + os.path.basename(self.conf_path) + ".")
             if backup and os.path.exists(self.conf_path):
-                self.backup_file = self.module.backup_local(self.conf_path)
-                os.chmod(self.backup_file, 0o600)
+                self.backup_file = make_backup(self.conf_path)
             uid, gid = self._owner()
             install(tmp, self.conf_path, self._conf_mode(), uid, gid)
             if keep_backups is not None:

@@ -5,14 +5,20 @@
 * :func:`write_atomic` writes a temporary file in the target's directory, gives it its final
   mode and owner *before* the rename, and renames it over the target: the content is never
   visible under a looser mode, and a reader sees the old file or the new one, never half of one.
-* :func:`prune_backups` keeps only the newest backups of a file (each holds old secrets).
+* :func:`backup` copies a file to ``<path>.<pid>.<date>~`` (Ansible's backup name) through a
+  temporary file created ``0600``: a backup of a file that holds secrets is never readable by
+  anyone but root, not even for a moment.
+* :func:`prune_backups` keeps only the newest backups of a file (each holds old secrets) and
+  gives the ones it keeps mode ``0600`` (backups of earlier releases may be looser).
 """
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import glob
 import os
+import stat
 import tempfile
+import time
 
 
 def read_text(path):
@@ -59,8 +65,34 @@ def write_atomic(path, text, mode, uid=-1, gid=-1):
     install(temp_file(directory, text, "." + os.path.basename(path) + "."), path, mode, uid, gid)
 
 
+BACKUP_MODE = 0o600
+
+
+def backup(path):
+    """A copy of ``path`` as ``<path>.<pid>.<date>~``, mode 0600 from its creation; returns its path."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        st = os.stat(path)
+        os.utime(tmp, (st.st_atime, st.st_mtime))
+        dest = "%s.%d.%s~" % (path, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S", time.localtime()))
+        os.rename(tmp, dest)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return dest
+
+
 def prune_backups(path, keep):
-    """Delete all but the ``keep`` newest backups of ``path`` (Ansible's ``<path>.<pid>.<date>~``).
+    """Delete all but the ``keep`` newest backups of ``path`` (Ansible's ``<path>.<pid>.<date>~``)
+    and make the kept ones 0600.
 
     Returns the deleted paths.
     """
@@ -68,4 +100,8 @@ def prune_backups(path, keep):
     gone = backups[keep:] if keep >= 0 else []
     for old in gone:
         os.unlink(old)
+    for kept in backups[:keep] if keep >= 0 else backups:
+        st = os.lstat(kept)
+        if stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) != BACKUP_MODE:
+            os.chmod(kept, BACKUP_MODE)
     return gone

@@ -20,7 +20,11 @@ running ``nft`` and MISC_CHECK programs is the daemon's (injected as ``plane`` a
   flows in the kernel;
 * the table is compared with the kernel at least every ``HEARTBEAT_SECONDS``: a table
   deleted or flushed behind the checker's back is put back, and the state file's ``updated``
-  and ``pid`` tell readers that the daemon is alive.
+  and ``pid`` tell readers that the daemon is alive;
+* the liveness file (:func:`liveness_path`, one line ``PID UPDATED LOADED``, world-readable,
+  nothing else in it) is what keepalived's ``track_script`` of the plane reads as the script
+  user (``plane-check``): a dead or stuck checker, or a table it cannot load, takes this
+  director out of VRRP (FAULT), so it gives up its VIPs.
 """
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
@@ -39,9 +43,23 @@ from .nft import render_ruleset, render_structure, render_update, server_id, tab
 from .probes import make_probe
 
 DEFAULT_STATE = "/run/lbha/checker.json"
-RETRY_APPLY_SECONDS = 5.0
-HEARTBEAT_SECONDS = 5.0
+RETRY_APPLY_SECONDS = 2.0
+HEARTBEAT_SECONDS = 2.0
+# A state or liveness file older than this: the checker no longer looks after the table
+# (status.py, plane-check and the model's track_script use it).
+STALE_SECONDS = 10
 STATE_MODE = 0o640            # last_error may name a MISC_CHECK command line
+LIVENESS_MODE = 0o644         # read by keepalived's script user; holds no command line
+
+
+def liveness_path(state_path):
+    """The liveness file beside the state file: ``/run/lbha/checker.json`` -> ``/run/lbha/checker.alive``."""
+    return os.path.splitext(state_path)[0] + ".alive"
+
+
+def liveness_line(pid, updated, loaded):
+    """``PID UPDATED LOADED``: whole seconds, LOADED 1 when the table is in the kernel as computed."""
+    return "%d %d %d\n" % (pid, int(updated), 1 if loaded else 0)
 
 
 class NftError(RuntimeError):
@@ -49,12 +67,15 @@ class NftError(RuntimeError):
 
 
 def write_json_atomic(path, data, mode=STATE_MODE):
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True) + "\n", mode)
+
+
+def write_text_atomic(path, text, mode):
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=".checker.", dir=directory)
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-            fh.write("\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
@@ -251,8 +272,14 @@ class Checker(object):
                     "table": self.doc["table"] if self.doc else None,
                     "virtual_servers": [vsh.state(self.tables.get(vsh.key)) for vsh in self.vss]}
 
-    def write_state(self):
-        write_json_atomic(self.state_path, self.state())
+    def write_state(self, loaded=None):
+        """The state file; with ``loaded`` (whether the table is in the kernel as computed) also
+        the liveness file that keepalived's track_script reads."""
+        state = self.state()
+        write_json_atomic(self.state_path, state)
+        if loaded is not None:
+            write_text_atomic(liveness_path(self.state_path), liveness_line(state["pid"], state["updated"], loaded),
+                              LIVENESS_MODE)
 
     def run_all_once(self):
         """Run every check once, in order (tests and diagnostics)."""
@@ -335,7 +362,7 @@ class Checker(object):
                 pending = True
                 LOG.error("Cannot program nftables (retrying in %gs): %s", RETRY_APPLY_SECONDS, exc)
             try:
-                self.write_state()
+                self.write_state(loaded=not pending)
             except OSError as exc:
                 LOG.error("Cannot write %s: %s", self.state_path, exc)
             self.wake.wait(RETRY_APPLY_SECONDS if pending else HEARTBEAT_SECONDS)
@@ -343,6 +370,8 @@ class Checker(object):
         self.stop_threads()
         try:
             self.write_state()
+            # nobody looks after the table any more: keepalived's track_script fails at once
+            os.unlink(liveness_path(self.state_path))
         except OSError as exc:
             LOG.error("Cannot write %s: %s", self.state_path, exc)
         # The table stays loaded: forwarding goes on with the last good maps.

@@ -26,6 +26,13 @@ import re
 import zlib
 
 DEFAULT_NOTIFY_SCRIPT = "/usr/lib/lbha-cluster/notify"
+# The nftables plane's health as keepalived sees it: a vrrp_script of weight 0 (a failure puts the
+# instance in FAULT, so a director that cannot forward gives up its VIPs), tracked by every
+# instance that holds a virtual server's VIP. Its arguments are the checker's liveness file and
+# how old it may be (checker.liveness_path(checker.DEFAULT_STATE), checker.STALE_SECONDS).
+DEFAULT_PLANE_CHECK = "/usr/lib/lbha-cluster/plane-check /run/lbha/checker.alive 10"
+PLANE_SCRIPT = "lbha_plane"
+PLANE_SCRIPT_TIMERS = {"interval": 1, "timeout": 2, "rise": 2, "fall": 3}
 DEFAULT_SCRIPT_USER = "keepalived_script"
 DATAPLANES = ("ipvs", "nftables")
 
@@ -669,6 +676,10 @@ def _vrrp_scripts(ctx, raw, gd):
         if not _mapping(ctx, s, path, VRRP_SCRIPT_KEYS, required=("name", "script")):
             continue
         name = _opt(ctx, s, "name", path, _name)
+        if name == PLANE_SCRIPT:
+            ctx.error(path + ".name", "%s is the name of the collection's own vrrp_script (the nftables plane's "
+                      "health); choose another name" % PLANE_SCRIPT)
+            name = None
         if name in names:
             ctx.error(path + ".name", "vrrp_script %s is defined twice" % name)
         names.add(name)
@@ -1455,7 +1466,7 @@ def _service_name(vs):
 
 
 def _normalize(cluster, host=None, directors=None, real_server_hosts=None, dataplane="ipvs",
-               notify_script=DEFAULT_NOTIFY_SCRIPT, script_user=None):
+               notify_script=DEFAULT_NOTIFY_SCRIPT, script_user=None, plane_check=DEFAULT_PLANE_CHECK):
     """Return ``(model, errors, warnings)`` with messages not yet prefixed by the host."""
     ctx = _Ctx()
     if dataplane not in DATAPLANES:
@@ -1543,6 +1554,18 @@ def _normalize(cluster, host=None, directors=None, real_server_hosts=None, datap
         seen[key] = i
         vss.append(vs)
 
+    if dataplane == "nftables" and plane_check:
+        plane_check = _script(ctx, plane_check, "plane_check")
+        tracking = _unique(vip_index[vs["address"]][0]["name"] for vs in vss
+                           if vs.get("address") in vip_index and vip_index[vs["address"]][0]["name"] is not None)
+        if plane_check and tracking:
+            entry = {"name": PLANE_SCRIPT, "script": plane_check, "weight": None, "user": None, "init_fail": False}
+            entry.update(PLANE_SCRIPT_TIMERS)
+            scripts.append(entry)
+            for _idx, inst in instances:
+                if inst["name"] in tracking and PLANE_SCRIPT not in inst["track_script"]:
+                    inst["track_script"].append(PLANE_SCRIPT)
+
     if (notify_script or any(inst[k] for _idx, inst in instances for k in NOTIFY_KEYS) or scripts
             or any(c["type"] == "MISC_CHECK" for vs in vss for rs in vs["real_servers"] for c in check_list(rs))) \
             and not gd["enable_script_security"]:
@@ -1578,7 +1601,7 @@ def _prefix(name, messages):
 
 
 def normalize(cluster, host=None, directors=None, real_server_hosts=None, dataplane="ipvs",
-              notify_script=DEFAULT_NOTIFY_SCRIPT, script_user=None):
+              notify_script=DEFAULT_NOTIFY_SCRIPT, script_user=None, plane_check=DEFAULT_PLANE_CHECK):
     """Validate and normalise the cluster for one director.
 
     ``host`` is the director being rendered (``{name, address, priority, state, router_id}``),
@@ -1590,7 +1613,7 @@ def normalize(cluster, host=None, directors=None, real_server_hosts=None, datapl
     """
     name = host.get("name") if isinstance(host, dict) else None
     model, errors, warnings = _normalize(cluster, host, directors, real_server_hosts, dataplane,
-                                         notify_script, script_user)
+                                         notify_script, script_user, plane_check)
     if errors:
         raise ValidationError(_prefix(name, _unique(errors)), _prefix(name, _unique(warnings)))
     model["warnings"] = _prefix(name, _unique(warnings))
@@ -1598,7 +1621,8 @@ def normalize(cluster, host=None, directors=None, real_server_hosts=None, datapl
 
 
 def validate_cluster(cluster, directors, real_server_hosts=None, dataplane="ipvs",
-                     notify_script=DEFAULT_NOTIFY_SCRIPT, script_user=None, dataplanes=None):
+                     notify_script=DEFAULT_NOTIFY_SCRIPT, script_user=None, dataplanes=None,
+                     plane_check=DEFAULT_PLANE_CHECK):
     """Validate the cluster for every director at once.
 
     ``dataplanes`` maps a director's name to the plane it will use (``ipvs``, ``nftables`` or
@@ -1638,9 +1662,11 @@ def validate_cluster(cluster, directors, real_server_hosts=None, dataplane="ipvs
                     name, by_message, order)
             continue
         model, errors, warnings = _normalize(cluster, d, raw, real_server_hosts,
-                                             "ipvs" if plane == "auto" else plane, notify_script, script_user)
+                                             "ipvs" if plane == "auto" else plane, notify_script, script_user,
+                                             plane_check)
         if plane == "auto" and not errors:
-            _m, nft_errors, _w = _normalize(cluster, d, raw, real_server_hosts, "nftables", notify_script, script_user)
+            _m, nft_errors, _w = _normalize(cluster, d, raw, real_server_hosts, "nftables", notify_script, script_user,
+                                            plane_check)
             warnings = list(warnings) + ["%s (refused by the nftables plane, which this director uses when its "
                                          "kernel has no IPVS)" % e for e in _unique(nft_errors) if e not in errors]
         collect(errors, name, by_message, order)

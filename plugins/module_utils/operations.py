@@ -144,16 +144,21 @@ def switchover_plan(reports, peer=None):
 def peer_problems(master, peer):
     """Why ``peer`` (a report) cannot take over from ``master`` (a report); [] when it can.
 
-    The peer must run keepalived, hold every instance the MASTER holds as BACKUP (none FAULT,
-    none missing), have a real server that takes new connections for every virtual server the
-    MASTER forwards, and on the nftables plane a live checker with its table loaded.
+    The peer must be readable (a report, not an unreachable or failed result), run keepalived,
+    have every VRRP instance the MASTER has (whatever its state there: after a switchover the
+    peer is all the cluster has), be BACKUP of every instance the MASTER holds (none FAULT), have
+    a real server that takes new connections for every virtual server the MASTER forwards, and on
+    the nftables plane a live checker with its table loaded.
     """
+    if not isinstance(peer, dict) or "vrrp_instances" not in peer or peer.get("failed") or peer.get("unreachable"):
+        reason = (peer or {}).get("msg") if isinstance(peer, dict) else None
+        return ["its state could not be read%s" % (": %s" % reason if reason else "")]
     out = []
     if not (peer.get("keepalived") or {}).get("running"):
         out.append("keepalived is not running")
     states = dict((i["name"], i.get("state")) for i in peer.get("vrrp_instances") or [])
     mine = [i["name"] for i in master.get("vrrp_instances") or [] if i.get("state") == "MASTER"]
-    missing = [n for n in mine if n not in states]
+    missing = [i["name"] for i in master.get("vrrp_instances") or [] if i["name"] not in states]
     if missing:
         out.append("it has no instance %s" % ", ".join(missing))
     not_backup = ["%s is %s" % (n, states[n]) for n in mine if n in states and states[n] != "BACKUP"]
@@ -168,6 +173,27 @@ def peer_problems(master, peer):
     if peer.get("dataplane") == "nftables" and checker is not None and not (checker.get("alive") and checker.get("table_loaded")):
         out.append("its nftables checker is not running or its table is not loaded")
     return out
+
+
+def restore_report(master_before, master_after, peer_name, failed_task, error):
+    """What a switchover that failed says, once keepalived runs again on the old MASTER.
+
+    ``master_before`` is the old MASTER's report before the switchover, ``master_after`` its
+    report after keepalived was started again (None or an unreadable result when that could not
+    be read). Returns ``{"restored": bool, "msg": text}``: restored when it holds every VIP it held.
+    """
+    held = list(master_before.get("holds_vips") or [])
+    readable = isinstance(master_after, dict) and "holds_vips" in master_after and not master_after.get("failed")
+    now = set(master_after.get("holds_vips") or []) if readable else set()
+    missing = [v for v in held if v not in now]
+    name = master_before.get("director") or "the old MASTER"
+    msg = "The switchover from %s to %s failed at '%s': %s. keepalived was started again on %s, which " % (
+        name, peer_name, failed_task or "?", (error or "no message").strip().rstrip("."), name)
+    if readable and not missing:
+        msg += "holds its VIPs again (%s)." % ", ".join(held)
+    else:
+        msg += "does NOT hold %s: run lbha.cluster.status now." % ", ".join(missing or held)
+    return {"restored": readable and not missing, "msg": msg}
 
 
 def drain_problems(reports, addresses, force=False):

@@ -154,3 +154,61 @@ def render_unit(vips, interface, ip, sysctl_file, managed="Managed by lbha.clust
         lines.append("ExecStop=-" + " ".join(ip_argv(ip, "del", vip, interface)))
     lines += ["", "[Install]", "WantedBy=multi-user.target", ""]
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# the health path: the directors' checks reach the service through the VIP
+
+HEALTH_TABLE = "lbha_health"
+_PROTOCOLS = ("tcp", "udp", "sctp")
+
+
+def health_ruleset(address, services, sources, table=HEALTH_TABLE):
+    """The nftables ruleset (``nft -f`` input) that sends the directors' health checks through the VIP.
+
+    A director checks a real server at its own address (``address``:port). Here, a packet from a
+    director (``sources``) to ``address`` on a service's port is translated to the service's VIP
+    (same port) before routing: while the VIP is on this host the check reaches the service as
+    the clients' traffic does; once the VIP is gone the packet is not for this host any more and
+    is dropped, the check fails and the director takes this server out of the pool. Nothing else
+    (clients, administrators, other ports) is touched. A port shared by several VIPs is checked
+    through the first of them (by address).
+
+    ``services``: ``[{address, port, protocol}]`` (virtual_services); ``sources``: the directors'
+    bare addresses. The text replaces the table atomically.
+    """
+    import ipaddress
+    rip = ipaddress.ip_address(str(address))
+    family = "ip" if rip.version == 4 else "ip6"
+    srcs = sorted(set(str(ipaddress.ip_address(str(s))) for s in sources
+                      if ipaddress.ip_address(str(s)).version == rip.version))
+    rules = []
+    seen = set()
+    for svc in sorted(services or [], key=lambda s: (ipaddress.ip_address(str(s["address"])).version,
+                                                     ipaddress.ip_address(str(s["address"])), int(s["port"]))):
+        vip = ipaddress.ip_address(str(svc["address"]))
+        proto = str(svc.get("protocol") or "tcp").lower()
+        if proto not in _PROTOCOLS:
+            raise ValueError("%s: protocol %r is not one of %s" % (vip, svc.get("protocol"), ", ".join(_PROTOCOLS)))
+        port = int(svc["port"])
+        if vip.version != rip.version or (proto, port) in seen or not srcs:
+            continue
+        seen.add((proto, port))
+        rules.append("%s saddr { %s } %s daddr %s %s dport %d dnat %s to %s"
+                     % (family, ", ".join(srcs), family, rip, proto, port, family, vip))
+    lines = ["# Managed by lbha.cluster: the directors' health checks of this real server go through its VIP,",
+             "# so a real server that lost its VIP fails them and leaves the pool.",
+             "table inet %s {}" % table,
+             "delete table inet %s" % table,
+             "table inet %s {" % table,
+             "    chain prerouting {",
+             "        type nat hook prerouting priority dstnat; policy accept;"]
+    lines += ["        " + r for r in rules]
+    lines += ["    }",
+              "    chain forward {",
+              "        type filter hook forward priority filter; policy accept;",
+              "        # a translated check whose VIP is not here must not be forwarded to whoever holds it"]
+    if srcs:
+        lines.append("        ct status dnat %s saddr { %s } drop" % (family, ", ".join(srcs)))
+    lines += ["    }", "}"]
+    return "\n".join(lines) + "\n"

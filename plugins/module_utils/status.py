@@ -23,12 +23,13 @@ import ipaddress
 import json
 import re
 
+from .checker import STALE_SECONDS
 from .nft import vs_name
 
 VRRP_STATES = ("MASTER", "BACKUP", "FAULT", "STOP")
-# The checker rewrites its state file at least every 5 s (checker.HEARTBEAT_SECONDS): older
-# than this, it is no longer looking after the table.
-CHECKER_STALE_SECONDS = 20.0
+# The checker rewrites its state file at least every checker.HEARTBEAT_SECONDS: older than
+# checker.STALE_SECONDS, it is no longer looking after the table.
+CHECKER_STALE_SECONDS = float(STALE_SECONDS)
 # notify passes keepalived's instance name; the file name keeps it readable but safe.
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.@-]")
 

@@ -84,21 +84,19 @@ errors:
   sample: ["lb1, lb2: lbha_cluster.virtual_servers[0].port: 70000 is outside 1-65535"]
 '''
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lbha.cluster.plugins.module_utils._args import cluster_argument_spec, hide_secrets
+from ansible_collections.lbha.cluster.plugins.module_utils._args import cluster_argument_spec, cluster_module
 from ansible_collections.lbha.cluster.plugins.module_utils.keepalived import render
 from ansible_collections.lbha.cluster.plugins.module_utils.model import ValidationError, validate_cluster
 
 
 def main():
-    module = AnsibleModule(
+    module = cluster_module(
         argument_spec=cluster_argument_spec(directors=dict(type="list", elements="dict", required=True),
                                             dataplanes=dict(type="dict", default={})),
         supports_check_mode=True,
     )
     p = module.params
-    hide_secrets(module)
     try:
         result = validate_cluster(p["cluster"], p["directors"], p["real_server_hosts"], p["dataplane"],
                                   p["notify_script"], p["script_user"], dataplanes=p["dataplanes"])

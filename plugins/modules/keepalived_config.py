@@ -69,6 +69,15 @@ options:
     description: systemd unit of the nftables checker (recorded in the document).
     type: str
     default: lbha-checker
+  plane_check_script:
+    description:
+      - nftables plane - the program keepalived runs (as the script user) to track the plane's health
+        (the C(lbha_plane) vrrp_script, weight 0, tracked by every instance that holds a virtual server's
+        VIP). It fails when the checker's liveness file beside O(checker_state) is missing, older than
+        10 seconds, names a process that is not the checker, or says the table is not loaded; the
+        instances then go to FAULT and give up their VIPs.
+    type: path
+    default: /usr/lib/lbha-cluster/plane-check
   flow_timeout:
     description: nftables plane - seconds an idle flow stays pinned to its real server.
     type: int
@@ -88,6 +97,17 @@ options:
         C(keepalived) binary is installed). On failure the module fails with keepalived's messages.
     type: bool
     default: true
+  preflight:
+    description:
+      - Validate, render and test the new C(keepalived.conf) with C(keepalived -t) in a private
+        temporary directory, and change nothing on the host (also in check mode). The
+        collection's own programs that are not installed yet (the notify hook, the plane check)
+        are stood in for by C(/usr/bin/true) (not behind a symlinked directory, which keepalived
+        2.3 refuses for a script run as root), and a script user that does not exist yet by C(root).
+        Without keepalived on the host the test is skipped and RV(tested) is false.
+      - C(site.yml) runs this on every director before any host changes.
+    type: bool
+    default: false
   backup:
     description: Keep a timestamped copy of the previous C(keepalived.conf) when it changes.
     type: bool
@@ -220,6 +240,10 @@ lvs_sync_daemon:
   returned: success
   type: dict
   sample: {instance: VI_1, interface: eth0, id: 51, maxlen: null, port: null, ttl: null, group: null}
+tested:
+  description: With O(preflight), whether C(keepalived -t) ran (false when keepalived is not installed).
+  returned: preflight
+  type: bool
 state:
   description: This director's initial VRRP state per instance.
   returned: success
@@ -233,13 +257,18 @@ errors:
   sample: ["lb2: lbha_cluster.vrrp_instances[0].virtual_router_id: 300 is outside 1-255"]
 '''
 
-from ansible.module_utils.basic import AnsibleModule
+import os
+import pwd
+import shutil
+import tempfile
+
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.lbha.cluster.plugins.module_utils import hostdoc, notrack
 from ansible_collections.lbha.cluster.plugins.module_utils.ipvsadm import delete_commands
-from ansible_collections.lbha.cluster.plugins.module_utils._args import cluster_argument_spec, hide_secrets
-from ansible_collections.lbha.cluster.plugins.module_utils._config import ConfigFiles, test_keepalived_conf
+from ansible_collections.lbha.cluster.plugins.module_utils._args import cluster_argument_spec, cluster_module
+from ansible_collections.lbha.cluster.plugins.module_utils.checker import STALE_SECONDS, liveness_path
+from ansible_collections.lbha.cluster.plugins.module_utils._config import ConfigFiles, preflight_text, test_keepalived_conf
 from ansible_collections.lbha.cluster.plugins.module_utils.keepalived import render
 from ansible_collections.lbha.cluster.plugins.module_utils.model import ValidationError, ipvs_sysctl, normalize
 
@@ -253,10 +282,12 @@ def argument_spec():
         checker_state=dict(type="path", default=hostdoc.DEFAULT_PATHS["checker_state"]),
         keepalived_service=dict(type="str", default="keepalived"),
         checker_service=dict(type="str", default="lbha-checker"),
+        plane_check_script=dict(type="path", default="/usr/lib/lbha-cluster/plane-check"),
         flow_timeout=dict(type="int", default=300),
         buckets=dict(type="int", default=251),
         seed=dict(type="int"),
         validate=dict(type="bool", default=True),
+        preflight=dict(type="bool", default=False),
         backup=dict(type="bool", default=True),
         keep_backups=dict(type="int", default=3),
         mode=dict(type="raw", default="0640"),
@@ -265,16 +296,25 @@ def argument_spec():
     )
 
 
+def _user_exists(name):
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = cluster_module(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
-    hide_secrets(module)
     fail_result = dict(dest=p["dest"], document=p["document"], conf_changed=False, document_changed=False)
 
     try:
         model = normalize(p["cluster"], host=p["host"], directors=p["directors"],
                           real_server_hosts=p["real_server_hosts"], dataplane=p["dataplane"],
-                          notify_script=p["notify_script"], script_user=p["script_user"])
+                          notify_script=p["notify_script"], script_user=p["script_user"],
+                          plane_check="%s %s %d" % (p["plane_check_script"], liveness_path(p["checker_state"]),
+                                                    STALE_SECONDS))
     except ValidationError as e:
         for w in e.warnings:
             module.warn(w)
@@ -309,6 +349,20 @@ def main():
                   ipvs_release=delete_commands(model["virtual_servers"]) if doc["plane"] == "ipvs" else [])
     conf_changed, doc_changed, diffs = files.compare(conf, doc)
     result.update(conf_changed=conf_changed, document_changed=doc_changed)
+
+    if p["preflight"]:
+        text = preflight_text(conf, (p["notify_script"], p["plane_check_script"]), _user_exists, os.path.exists)
+        workdir = tempfile.mkdtemp(prefix="lbha-preflight-")
+        try:
+            result["tested"] = test_keepalived_conf(
+                module, text, p["dest"], fail_result, directory=workdir,
+                what="%s: nothing was changed on any host:" % model["host"]["name"])
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        if not result["tested"]:
+            module.warn("keepalived is not installed on %s yet: its configuration is tested once the role "
+                        "has installed it" % model["host"]["name"])
+        module.exit_json(**result)
 
     if not module.check_mode:
         if conf_changed and p["validate"]:

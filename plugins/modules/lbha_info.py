@@ -233,6 +233,7 @@ checker:
 
 import glob
 import os
+import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -274,11 +275,29 @@ def _keepalived(module, pidfile):
     return {"running": False, "pid": None}
 
 
+def _read_state_file(path):
+    """A VRRP state file's first bytes, or None. The directory belongs to keepalived's script user:
+    a symlink is not followed and a FIFO or device is not opened for reading (it could block or
+    expose another file to this root process)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, 64).decode("ascii", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _state_files(state_dir):
     states = {}
     for path in sorted(glob.glob(os.path.join(state_dir, "*.state"))):
         name = os.path.basename(path)[:-len(".state")]
-        states[name] = parse_state_file(_read(path))
+        states[name] = parse_state_file(_read_state_file(path))
     return states
 
 
@@ -319,7 +338,9 @@ def _nft(module, table):
 
 
 def _pid_alive(pid):
-    return os.path.isdir(os.path.join(PROC, str(pid)))
+    """Whether ``pid`` is the checker daemon (a pid reused by another program is not)."""
+    cmdline = _read(os.path.join(PROC, str(pid), "cmdline"))
+    return bool(cmdline) and "lbha_checkerd" in cmdline
 
 
 def main():

@@ -16,6 +16,7 @@ import argparse
 import functools
 import logging
 import os
+import pwd
 import shlex
 import subprocess
 import sys
@@ -24,24 +25,44 @@ sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lbh
 
 from lbha_cluster.checker import (DEFAULT_DOCUMENT, DEFAULT_STATE, LOG, Checker, NftError, load_document,
                                   read_previous_state)
-from lbha_cluster.hostdoc import HostDocumentError
+from lbha_cluster.hostdoc import HostDocumentError, load
+from lbha_cluster.model import DEFAULT_SCRIPT_USER
 from lbha_cluster.nft import parse_fingerprint, render_ruleset
 from lbha_cluster.probes import make_probe
 
 DEFAULT_NFT = "/usr/sbin/nft"
+SCRIPT_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
 
 
-def misc_probe(command, timeout, dynamic=False):
-    """A MISC_CHECK: ``command`` exits 0 (up), 2..255 with ``dynamic`` (up, weight code - 2)."""
+def _script_identity(user):
+    """``(uid, gid)`` of keepalived's script user; KeyError when it does not exist."""
+    entry = pwd.getpwnam(user)
+    return entry.pw_uid, entry.pw_gid
+
+
+def misc_probe(command, timeout, dynamic=False, user=DEFAULT_SCRIPT_USER, run=None):
+    """A MISC_CHECK: ``command`` exits 0 (up), 2..255 with ``dynamic`` (up, weight code - 2).
+
+    It runs as keepalived's script user (global_defs ``script_user``), as keepalived runs it on
+    the ipvs plane: no supplementary groups, no capabilities (they go with the uid), ``/`` as its
+    directory and a minimal environment. A script user that does not exist fails the check: it
+    never runs as root instead.
+    """
     argv = shlex.split(command)
 
     def probe():
         try:
-            rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, timeout=timeout, check=False).returncode
+            uid, gid = _script_identity(user)
+        except KeyError:
+            return False, "Misc check to [%s] not run: script user %s does not exist" % (command, user), None
+        try:
+            runner = run or subprocess.run
+            rc = runner(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                        timeout=timeout, check=False, cwd="/", env=dict(SCRIPT_ENV), user=uid, group=gid,
+                        extra_groups=[]).returncode
         except subprocess.TimeoutExpired:
             return False, "Misc check to [%s] timed out" % command, None
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
             return False, "Misc check to [%s] could not run: %s" % (command, exc), None
         if rc == 0:
             return True, None, None
@@ -51,7 +72,22 @@ def misc_probe(command, timeout, dynamic=False):
     return probe
 
 
-probe_factory = functools.partial(make_probe, misc_probe=misc_probe)
+class ProbeFactory(object):
+    """The probes of a host document's checks; MISC_CHECK runs as the document's script user
+    (read again on every reload, as the checks are)."""
+
+    def __init__(self, document):
+        self.document = document
+
+    def script_user(self):
+        try:
+            return load(self.document)["model"]["global_defs"].get("script_user") or DEFAULT_SCRIPT_USER
+        except (HostDocumentError, KeyError, TypeError):
+            return DEFAULT_SCRIPT_USER
+
+    def __call__(self, rs, check):
+        user = self.script_user() if check and check.get("type") == "MISC_CHECK" else DEFAULT_SCRIPT_USER
+        return make_probe(rs, check, misc_probe=functools.partial(misc_probe, user=user))
 
 
 class NftPlane(object):
@@ -123,7 +159,7 @@ def main(argv=None):
         return 2
 
     previous, quorum = read_previous_state(args.state)
-    checker = Checker(NftPlane(args.nft), args.document, args.state, probe_factory=probe_factory)
+    checker = Checker(NftPlane(args.nft), args.document, args.state, probe_factory=ProbeFactory(args.document))
     checker.set_drain(drained)
     checker.configure(doc, previous, quorum)
 

@@ -8,6 +8,8 @@ __metaclass__ = type
 import hashlib
 import json
 import logging
+import os
+import pwd
 import socket
 import subprocess
 import threading
@@ -349,22 +351,68 @@ def test_http_probe_status_and_digest(http_server):
     assert http_server.hosts[-1] == "127.0.0.1:%d" % port
 
 
-def test_misc_probe(tmp_path, checkerd):
-    assert checkerd.misc_probe("true", 2)()[0] is True
-    assert checkerd.misc_probe("false", 2)()[0] is False
-    assert checkerd.misc_probe("sh -c 'exit 9'", 2, dynamic=True)() == (True, None, 7)
-    ok, err, _unused = checkerd.misc_probe(str(tmp_path / "missing"), 2)()
+class _Run(object):
+    """subprocess.run double: records the keyword arguments, answers with ``rc``."""
+
+    def __init__(self, rc=0):
+        self.rc = rc
+        self.calls = []
+
+    def __call__(self, argv, **kwargs):
+        self.calls.append((argv, kwargs))
+        return subprocess.CompletedProcess(argv, self.rc)
+
+
+def test_misc_probe_runs_as_the_script_user_with_nothing_of_roots(checkerd, monkeypatch):
+    monkeypatch.setattr(checkerd, "_script_identity", lambda user: {"keepalived_script": (998, 997)}[user])
+    run = _Run(0)
+    assert checkerd.misc_probe("/usr/local/bin/check --port 80", 2, user="keepalived_script", run=run)()[0] is True
+    argv, kwargs = run.calls[0]
+    assert argv == ["/usr/local/bin/check", "--port", "80"]
+    assert (kwargs["user"], kwargs["group"], kwargs["extra_groups"]) == (998, 997, [])
+    assert kwargs["cwd"] == "/" and sorted(kwargs["env"]) == ["LANG", "PATH"]
+    assert checkerd.misc_probe("/bin/x", 2, user="keepalived_script", run=_Run(1))()[0] is False
+    assert checkerd.misc_probe("/bin/x", 2, dynamic=True, user="keepalived_script", run=_Run(9))() == (True, None, 7)
+
+
+def test_misc_probe_never_falls_back_to_root(checkerd, monkeypatch):
+    def missing(user):
+        raise KeyError(user)
+    monkeypatch.setattr(checkerd, "_script_identity", missing)
+    run = _Run(0)
+    ok, err, _unused = checkerd.misc_probe("/bin/true", 2, user="nosuchuser", run=run)()
+    assert not ok and "script user nosuchuser does not exist" in err and run.calls == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing to another user needs root")
+def test_misc_probe_really_runs_as_nobody(tmp_path, checkerd):
+    nobody = pwd.getpwnam("nobody")
+    # up only when the check runs as nobody, in nobody's group and no other
+    check = ("/bin/sh -c 'test $(id -u) = %d && test $(id -g) = %d && test \"$(id -G)\" = %d'"
+             % (nobody.pw_uid, nobody.pw_gid, nobody.pw_gid))
+    assert checkerd.misc_probe(check, 5, user="nobody")() == (True, None, None)
+    assert checkerd.misc_probe("/bin/sh -c 'exit 9'", 5, dynamic=True, user="nobody")() == (True, None, 7)
+    ok, err, _unused = checkerd.misc_probe(str(tmp_path / "missing"), 2, user="nobody")()
     assert not ok and "could not run" in err
 
 
 # -- command line ------------------------------------------------------------------------------
 
-def test_misc_check_needs_the_daemons_probe(checkerd):
+def test_misc_check_needs_the_daemons_probe(checkerd, tmp_path, monkeypatch):
     check = {"type": "MISC_CHECK", "misc_path": "/bin/true", "misc_timeout": 2, "misc_dynamic": False,
              "retry": 1, "delay_before_retry": 1}
     with pytest.raises(probes.ProbeError, match="MISC_CHECK"):
         probes.make_probe({"address": "1.1.1.3", "port": 80}, check)
-    assert checkerd.probe_factory({"address": "1.1.1.3", "port": 80}, check)()[0] is True
+    doc = host_document(doc_dict())
+    doc["model"]["global_defs"] = {"script_user": "lbha-check-user"}
+    path = tmp_path / "cluster.json"
+    path.write_text(json.dumps(doc))
+    seen = []
+    monkeypatch.setattr(checkerd, "_script_identity", lambda user: seen.append(user) or (4242, 4242))
+    run = _Run(0)
+    monkeypatch.setattr(checkerd.subprocess, "run", run)
+    assert checkerd.ProbeFactory(str(path))({"address": "1.1.1.3", "port": 80}, check)()[0] is True
+    assert seen == ["lbha-check-user"] and run.calls[0][1]["user"] == 4242
 
 
 def test_check_config_prints_the_ruleset(tmp_path, capsys, checkerd):

@@ -119,3 +119,36 @@ def test_real_servers_settled():
     assert not operations.real_servers_settled(report(servers=[rs("1.1.1.3", healthy=False, weight=0)]),
                                                ["1.1.1.3"], "undrained")
     assert not operations.real_servers_settled(report(servers=[]), ["1.1.1.3"], "undrained"), "absent is not back"
+
+
+def test_the_peer_must_have_every_instance_of_the_master_not_only_those_it_holds():
+    master = report("MASTER", held=["1.1.1.111"], priority=100)
+    master["vrrp_instances"].append({"name": "VI_2", "state": "BACKUP", "vips": ["1.1.1.112"],
+                                     "virtual_router_id": 52, "priority": 100, "nopreempt": False})
+    assert operations.peer_problems(master, report()) == ["it has no instance VI_2"]
+    peer = report()
+    peer["vrrp_instances"].append({"name": "VI_2", "state": "MASTER", "vips": ["1.1.1.112"],
+                                   "virtual_router_id": 52, "priority": 90, "nopreempt": False})
+    assert operations.peer_problems(master, peer) == [], "VI_2 is not the MASTER's: the peer may hold it"
+
+
+def test_an_unreachable_or_failed_peer_cannot_take_over():
+    master = healthy()["lb1"]
+    assert operations.peer_problems(master, {"unreachable": True, "msg": "container lb2 is paused"}) == [
+        "its state could not be read: container lb2 is paused"]
+    assert operations.peer_problems(master, {"failed": True, "msg": "boom"}) == ["its state could not be read: boom"]
+    assert operations.peer_problems(master, None) == ["its state could not be read"]
+
+
+def test_restore_report_says_whether_the_old_master_holds_its_vips_again():
+    before = dict(healthy()["lb1"], director="lb1")
+    back = operations.restore_report(before, report("MASTER", held=["1.1.1.111"]), "lb2",
+                                     "Wait until the peer is MASTER and holds every VIP", "Timeout.")
+    assert back == {"restored": True, "msg": "The switchover from lb1 to lb2 failed at 'Wait until the peer is "
+                    "MASTER and holds every VIP': Timeout. keepalived was started again on lb1, which holds its "
+                    "VIPs again (1.1.1.111)."}
+    lost = operations.restore_report(before, report("BACKUP"), "lb2", "x", "y")
+    assert not lost["restored"] and lost["msg"].endswith("which does NOT hold 1.1.1.111: run lbha.cluster.status now.")
+    unread = operations.restore_report(before, {"failed": True, "msg": "no"}, "lb2", None, None)
+    assert not unread["restored"] and "failed at '?': no message" in unread["msg"]
+    assert not operations.restore_report(before, None, "lb2", "x", "y")["restored"]

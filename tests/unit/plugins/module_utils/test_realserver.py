@@ -105,3 +105,36 @@ def test_bad_interface_and_duplicates():
     with pytest.raises(VipError, match="interface"):
         realserver.vip_list(["1.1.1.111"], "lo\nx")
     assert realserver.vip_list(["1.1.1.111", "1.1.1.111", "2001:DB8::1"], "lo") == ["1.1.1.111", "2001:db8::1"]
+
+
+# -- the health path ------------------------------------------------------------------------------
+
+def test_health_ruleset_sends_only_the_directors_checks_through_the_vip():
+    text = realserver.health_ruleset("1.1.1.3", [{"address": "1.1.1.111", "port": 80, "protocol": "TCP"},
+                                                 {"address": "1.1.1.112", "port": 80, "protocol": "TCP"},
+                                                 {"address": "1.1.1.111", "port": 53, "protocol": "UDP"},
+                                                 {"address": "2001:db8::111", "port": 80, "protocol": "TCP"}],
+                                     ["1.1.1.2", "1.1.1.1", "2001:db8::1"])
+    rules = [line.strip() for line in text.splitlines() if "dnat" in line or " drop" in line]
+    assert rules == [
+        "ip saddr { 1.1.1.1, 1.1.1.2 } ip daddr 1.1.1.3 udp dport 53 dnat ip to 1.1.1.111",
+        "ip saddr { 1.1.1.1, 1.1.1.2 } ip daddr 1.1.1.3 tcp dport 80 dnat ip to 1.1.1.111",
+        "ct status dnat ip saddr { 1.1.1.1, 1.1.1.2 } drop"]
+    assert text.startswith("# Managed by lbha.cluster") and "delete table inet lbha_health" in text
+
+
+def test_health_ruleset_without_directors_translates_nothing():
+    text = realserver.health_ruleset("1.1.1.3", [{"address": "1.1.1.111", "port": 80}], [])
+    assert "dnat" not in text and "drop" not in text
+
+
+def test_health_ruleset_refuses_an_unknown_protocol():
+    with pytest.raises(ValueError, match="protocol 'ICMP'"):
+        realserver.health_ruleset("1.1.1.3", [{"address": "1.1.1.111", "port": 80, "protocol": "ICMP"}], ["1.1.1.1"])
+
+
+def test_the_filter_takes_prefixed_director_addresses():
+    from ansible_collections.lbha.cluster.plugins.filter import inventory
+    text = inventory.health_ruleset([{"address": "1.1.1.111", "port": 80, "protocol": "TCP"}], "1.1.1.3",
+                                    ["1.1.1.1/24", "1.1.1.2"])
+    assert "ip saddr { 1.1.1.1, 1.1.1.2 }" in text

@@ -258,3 +258,84 @@ def test_cluster_validate_fails_with_all_errors(run_module, seed):
     assert any(e.startswith("lb1, lb2: lbha_cluster.vrrp_instances[0].authentication.auth_pass")
                for e in result["errors"])
     assert any("both have priority 100" in e for e in result["errors"])
+
+
+def test_no_secret_is_ever_in_a_file_looser_than_its_final_mode(run_module, seed, tmp_path, fake_keepalived,
+                                                                monkeypatch):
+    """Every file the module renames into place (keepalived.conf, the document, a backup) already
+    has its final mode, at most 0640, and its whole content: there is no moment at which a
+    secret sits in a file someone else may read."""
+    from ansible_collections.lbha.cluster.plugins.module_utils import _files
+    dest = tmp_path / "keepalived.conf"
+    dest.write_text(golden("lb1.conf").replace("auth_pass 1111", "auth_pass oldpass1"))
+    dest.chmod(0o644)            # an earlier release (or a hand-made file) left it world-readable
+    renamed = []
+    real_rename = os.rename
+
+    def rename(src, dst):
+        renamed.append((os.path.basename(str(dst)), stat.S_IMODE(os.stat(src).st_mode), open(src).read()))
+        return real_rename(src, dst)
+    monkeypatch.setattr(_files.os, "rename", rename)
+    result, failed = run_module(keepalived_config.main, args(seed, tmp_path))
+    assert not failed and result["changed"]
+    names = [n for n, _m, _t in renamed]
+    assert "keepalived.conf" in names and "cluster.json" in names and any(n.endswith("~") for n in names), names
+    for name, mode, text in renamed:
+        assert mode & 0o037 == 0, "%s was renamed into place with mode %o" % (name, mode)
+        if name.endswith("~"):
+            assert mode == 0o600 and "auth_pass oldpass1" in text
+        if name == "keepalived.conf":
+            assert mode == 0o640 and "auth_pass 1111" in text
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o640
+
+
+def test_backups_of_earlier_releases_become_0600_and_are_pruned(run_module, seed, tmp_path, fake_keepalived):
+    run_module(keepalived_config.main, args(seed, tmp_path))
+    for day in (1, 2, 3, 4):
+        old = tmp_path / ("keepalived.conf.1.2026-01-0%d@00:00:00~" % day)
+        old.write_text("auth_pass old%d\n" % day)
+        old.chmod(0o644)
+        os.utime(str(old), (day * 86400, day * 86400))
+    seed["directors"][0]["priority"] = 101
+    result, failed = run_module(keepalived_config.main, args(seed, tmp_path))
+    assert not failed and result["changed"]
+    backups = sorted(tmp_path.glob("keepalived.conf.*~"))
+    assert len(backups) == 3, [b.name for b in backups]
+    assert not (tmp_path / "keepalived.conf.1.2026-01-01@00:00:00~").exists()
+    assert not (tmp_path / "keepalived.conf.1.2026-01-02@00:00:00~").exists()
+    assert all(stat.S_IMODE(b.stat().st_mode) == 0o600 for b in backups), [
+        (b.name, oct(stat.S_IMODE(b.stat().st_mode))) for b in backups]
+
+
+def test_preflight_tests_and_writes_nothing(run_module, seed, tmp_path, fake_keepalived):
+    etc = tmp_path / "etc"
+    a = args(seed, tmp_path, dest=str(etc / "keepalived" / "keepalived.conf"),
+             document=str(etc / "lbha" / "cluster.json"), dataplane="nftables", preflight=True)
+    result, failed = run_module(keepalived_config.main, a)
+    assert not failed and result["tested"] is True and not result["changed"], result
+    assert result["conf_changed"], "it says what a converge would change"
+    assert len(fake_keepalived.calls()) == 1 and fake_keepalived.calls()[0].startswith("-t -f ")
+    assert not etc.exists(), "preflight created %s" % sorted(str(p) for p in etc.rglob("*"))
+
+
+def test_preflight_failure_names_the_director_and_changes_nothing(run_module, seed, tmp_path, fake_keepalived):
+    dest = tmp_path / "keepalived.conf"
+    dest.write_text("# the live file\n")
+    fake_keepalived.set(1, "WARNING - interface lbhat0 for vrrp instance VI_1 doesn't exist")
+    result, failed = run_module(keepalived_config.main, args(seed, tmp_path, name="lb2", preflight=True))
+    assert failed
+    assert "keepalived -t refused the new configuration; lb2: nothing was changed on any host" in result["msg"]
+    assert "interface lbhat0" in result["msg"]
+    assert dest.read_text() == "# the live file\n"
+    assert sorted(os.listdir(tmp_path)) == ["bin", "calls.log", "keepalived.conf"]
+
+
+def test_preflight_stands_in_only_for_the_collections_own_missing_programs():
+    from ansible_collections.lbha.cluster.plugins.module_utils._config import preflight_text
+    text = ('    script_user keepalived_script\n    script "/usr/lib/lbha-cluster/plane-check /run/x 10"\n'
+            '    notify "/usr/lib/lbha-cluster/notify"\n    script "/usr/local/bin/mine"\n')
+    out = preflight_text(text, ("/usr/lib/lbha-cluster/notify", "/usr/lib/lbha-cluster/plane-check"),
+                         lambda user: False, lambda path: False)
+    assert out == ('    script_user root\n    script "/usr/bin/true /run/x 10"\n'
+                   '    notify "/usr/bin/true"\n    script "/usr/local/bin/mine"\n')
+    assert preflight_text(text, ("/usr/lib/lbha-cluster/notify",), lambda user: True, lambda path: True) == text

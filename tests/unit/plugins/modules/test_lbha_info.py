@@ -145,12 +145,18 @@ def test_nftables_backup_by_vip_fallback(run_module, host):
     checker.update(pid=os.getpid(), updated=time.time())
     host.checker.write_text(json.dumps(checker))
     (host.proc / str(os.getpid())).mkdir()
+    (host.proc / str(os.getpid()) / "cmdline").write_text("/usr/bin/python3\0/usr/lib/lbha-cluster/lbha_checkerd.py\0")
     host.document("nftables")
     host.commands["pidof keepalived"] = (0, "813 812\n", "")
     result, failed = run_module(lbha_info.main, host.args(_ansible_check_mode=True))
     assert not failed, result
     assert result["dataplane"] == "nftables"
     assert result["checker"]["alive"] and result["checker"]["table_loaded"] and result["checker"]["pid"] == os.getpid()
+    # the same pid now belongs to another program: the checker is dead
+    (host.proc / str(os.getpid()) / "cmdline").write_text("/bin/sleep\0" + "60\0")
+    result, failed = run_module(lbha_info.main, host.args(_ansible_check_mode=True))
+    assert not failed and result["checker"]["alive"] is False
+    (host.proc / str(os.getpid()) / "cmdline").write_text("/usr/bin/python3\0/usr/lib/lbha-cluster/lbha_checkerd.py\0")
     assert [(i["name"], i["state"], i["state_source"]) for i in result["vrrp_instances"]] == [
         ("VI_1", "BACKUP", "vip"), ("VI_2", "BACKUP", "vip")]
     assert result["master"] is False and result["holds_vips"] == []
@@ -224,3 +230,19 @@ def test_ip_failure_fails(run_module, host):
     host.commands["ip -j addr show"] = (1, "", "Cannot open netlink socket")
     result, failed = run_module(lbha_info.main, host.args(vips=["1.1.1.111"]))
     assert failed and "Cannot open netlink socket" in result["msg"]
+
+
+def test_a_state_file_symlink_or_fifo_is_not_read(run_module, host, tmp_path):
+    """The state directory belongs to keepalived's script user: lbha_info (root) follows no
+    symlink there and opens no FIFO (it would block)."""
+    host.ip_addr("ip-addr-director-backup.json")
+    host.document("ipvs")
+    state_dir = str(host.state_dir)
+    os.makedirs(state_dir, exist_ok=True)
+    target = tmp_path / "secret"
+    target.write_text("MASTER\n")
+    os.symlink(str(target), os.path.join(state_dir, "VI_1.state"))
+    os.mkfifo(os.path.join(state_dir, "VI_2.state"))
+    result, failed = run_module(lbha_info.main, host.args(_ansible_check_mode=True))
+    assert not failed, result
+    assert [(i["name"], i["state_source"]) for i in result["vrrp_instances"]] == [("VI_1", "vip"), ("VI_2", "vip")]
