@@ -102,6 +102,11 @@ def _bounds(scenario):
     }
 
 
+def _director_drill(topology, scenario):
+    """The two directors, the drill's time bounds and the drill of a director failure."""
+    return topology[DIRECTOR_MASTER], topology[DIRECTOR_BACKUP], _bounds(scenario), Drill(topology)
+
+
 def _ms(seconds):
     return None if seconds is None else round(seconds * 1000.0, 1)
 
@@ -248,9 +253,7 @@ def test_forty_requests_all_succeed_and_reach_both_real_servers(topology, steady
 
 def test_keepalived_stop_fails_over_and_lb1_returns(topology, steady_cluster, failover_results):
     cluster = steady_cluster
-    lb1, lb2 = topology[DIRECTOR_MASTER], topology[DIRECTOR_BACKUP]
-    bounds = _bounds(cluster)
-    drill = Drill(topology)
+    lb1, lb2, bounds, drill = _director_drill(topology, cluster)
     try:
         drill.warm_up()
         t_fail = time.time()
@@ -274,9 +277,7 @@ def test_keepalived_stop_fails_over_and_lb1_returns(topology, steady_cluster, fa
 
 def test_keepalived_sigkill_fails_over_and_lb1_returns(topology, steady_cluster, failover_results):
     cluster = steady_cluster
-    lb1, lb2 = topology[DIRECTOR_MASTER], topology[DIRECTOR_BACKUP]
-    bounds = _bounds(cluster)
-    drill = Drill(topology)
+    lb1, lb2, bounds, drill = _director_drill(topology, cluster)
     try:
         drill.warm_up()
         t_fail = time.time()
@@ -324,10 +325,8 @@ def test_director_down_fails_over_and_lb1_returns(topology, steady_cluster, plan
     keepalived hands over), or a power cut (every process gone at once, no advert: lb2's
     Master_Down_Interval ends the outage)."""
     cluster = steady_cluster
-    lb1, lb2 = topology[DIRECTOR_MASTER], topology[DIRECTOR_BACKUP]
+    lb1, lb2, bounds, drill = _director_drill(topology, cluster)
     lb1_mac = lb1.mac()
-    bounds = _bounds(cluster)
-    drill = Drill(topology)
     try:
         drill.warm_up()
         t_fail = time.time()

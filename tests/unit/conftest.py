@@ -7,12 +7,15 @@ tree with a symlink to the repository root is put on ``sys.path`` for the sessio
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 
 import pytest
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+KEEPALIVED = shutil.which("keepalived") or next(
+    (p for p in ("/usr/sbin/keepalived", "/sbin/keepalived") if os.access(p, os.X_OK)), None)
 
 
 def _install_collection_path() -> str:
@@ -79,3 +82,22 @@ def seed_definition():
     import yaml
     with open(os.path.join(REPO_ROOT, "tests", "unit", "fixtures", "seed", "cluster.yml")) as f:
         return yaml.safe_load(f)
+
+
+@pytest.fixture()
+def eth0_keepalived(tmp_path):
+    """A keepalived command that can run ``keepalived -t`` on the collection's configurations:
+    their interface eth0 must exist, so on a host without one it runs in a private network
+    namespace with a veth called eth0."""
+    if KEEPALIVED is None:
+        pytest.skip("keepalived is not installed (no keepalived binary)")
+    if os.path.exists("/sys/class/net/eth0"):
+        return KEEPALIVED
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
+        pytest.skip("keepalived -t needs an eth0 interface: this host has none and cannot create a "
+                    "network namespace (needs root, unshare and ip)")
+    wrapper = tmp_path / "keepalived-netns"
+    wrapper.write_text('#!/bin/sh\nexec unshare -n sh -c \'ip link add eth0 type veth peer name lbhapeer0 '
+                       '&& exec "$0" "$@"\' %s "$@"\n' % KEEPALIVED)
+    wrapper.chmod(0o755)
+    return str(wrapper)

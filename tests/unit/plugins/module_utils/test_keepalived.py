@@ -7,7 +7,6 @@ __metaclass__ = type
 import copy
 import os
 import pwd
-import shutil
 import subprocess
 
 import pytest
@@ -16,8 +15,6 @@ import yaml
 from ansible_collections.lbha.cluster.plugins.module_utils import keepalived, model
 
 SEED = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "seed")
-KEEPALIVED = shutil.which("keepalived") or next(
-    (p for p in ("/usr/sbin/keepalived", "/sbin/keepalived") if os.access(p, os.X_OK)), None)
 
 
 @pytest.fixture(scope="module")
@@ -166,21 +163,6 @@ def run_argv(argv):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def _runner_for(tmp_path, conf_text):
-    """A keepalived command that can test ``conf_text``: eth0 must exist, so use a private
-    network namespace with a veth called eth0 when this host has none."""
-    if os.path.exists("/sys/class/net/eth0"):
-        return KEEPALIVED
-    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
-        pytest.skip("keepalived -t needs an eth0 interface: this host has none and cannot create a "
-                    "network namespace (needs root, unshare and ip)")
-    wrapper = tmp_path / "keepalived-netns"
-    wrapper.write_text('#!/bin/sh\nexec unshare -n sh -c \'ip link add eth0 type veth peer name lbhapeer0 '
-                       '&& exec "$0" "$@"\' %s "$@"\n' % KEEPALIVED)
-    wrapper.chmod(0o755)
-    return str(wrapper)
-
-
 def _testable(text):
     """The script user must exist on this machine: the director role creates keepalived_script;
     here the stock 'nobody' stands in for it. The nftables plane's health check is installed by
@@ -191,31 +173,25 @@ def _testable(text):
     return text.replace("script_user keepalived_script\n", "script_user nobody\n")
 
 
-needs_keepalived = pytest.mark.skipif(KEEPALIVED is None, reason="keepalived is not installed (no keepalived binary)")
-
-
-@needs_keepalived
 @pytest.mark.parametrize("name", ["lb1.conf", "lb2.conf", "lb1-nftables.conf", "lb2-nftables.conf"])
-def test_golden_passes_keepalived_config_test(tmp_path, name):
+def test_golden_passes_keepalived_config_test(tmp_path, eth0_keepalived, name):
     text = _testable(golden(name))
     path = tmp_path / name
     path.write_text(text)
-    ok, messages, notes = keepalived.config_test(str(path), run_argv, _runner_for(tmp_path, text))
+    ok, messages, notes = keepalived.config_test(str(path), run_argv, eth0_keepalived)
     assert ok, messages
 
 
-@needs_keepalived
-def test_keepalived_config_test_reports_errors(tmp_path):
+def test_keepalived_config_test_reports_errors(tmp_path, eth0_keepalived):
     text = _testable(golden("lb1.conf")).replace("advert_int 1", "advert_intx 1")
     path = tmp_path / "bad.conf"
     path.write_text(text)
-    ok, messages, _unused = keepalived.config_test(str(path), run_argv, _runner_for(tmp_path, text))
+    ok, messages, _unused = keepalived.config_test(str(path), run_argv, eth0_keepalived)
     assert not ok
     assert "advert_intx" in messages
 
 
-@needs_keepalived
-def test_keepalived_config_test_large(tmp_path):
+def test_keepalived_config_test_large(tmp_path, eth0_keepalived):
     cluster = {"vrrp_instances": [{"name": "VI_1", "interface": "eth0", "virtual_router_id": 51,
                                    "virtual_ipaddress": ["10.1.0.1/16"]}],
                "virtual_servers": [{"address": "10.1.0.1", "port": 80,
@@ -226,7 +202,7 @@ def test_keepalived_config_test_large(tmp_path):
     text = _testable(keepalived.render(m))
     path = tmp_path / "big.conf"
     path.write_text(text)
-    ok, messages, _unused = keepalived.config_test(str(path), run_argv, _runner_for(tmp_path, text))
+    ok, messages, _unused = keepalived.config_test(str(path), run_argv, eth0_keepalived)
     assert ok, messages
 
 
@@ -320,13 +296,12 @@ def test_the_sync_daemon_refuses(seed, sync, message):
     assert any(message in e for e in err.value.errors), err.value.errors
 
 
-@needs_keepalived
-def test_every_sync_daemon_option_passes_keepalived_config_test(tmp_path, seed):
+def test_every_sync_daemon_option_passes_keepalived_config_test(tmp_path, eth0_keepalived, seed):
     m = _sync_model(seed, {"instance": "VI_1", "interface": "eth0", "id": 7, "maxlen": 1400, "port": 8849,
                            "ttl": 2, "group": "224.0.0.82"})
     text = _testable(keepalived.render(m))
     assert "    lvs_sync_daemon eth0 VI_1 id 7 maxlen 1400 port 8849 ttl 2 group 224.0.0.82\n" in text
     path = tmp_path / "sync.conf"
     path.write_text(text)
-    ok, messages, _unused = keepalived.config_test(str(path), run_argv, _runner_for(tmp_path, text))
+    ok, messages, _unused = keepalived.config_test(str(path), run_argv, eth0_keepalived)
     assert ok, messages

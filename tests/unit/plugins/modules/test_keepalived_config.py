@@ -6,7 +6,6 @@ __metaclass__ = type
 
 import json
 import os
-import shutil
 import stat
 
 import pytest
@@ -17,8 +16,6 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.lbha.cluster.plugins.modules import cluster_validate, keepalived_config
 
 SEED = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "seed")
-KEEPALIVED = shutil.which("keepalived") or next(
-    (p for p in ("/usr/sbin/keepalived", "/sbin/keepalived") if os.access(p, os.X_OK)), None)
 
 
 @pytest.fixture()
@@ -208,22 +205,8 @@ def test_auth_pass_kept_out_of_module_output(seed, tmp_path, fake_keepalived, ca
     assert "s3cr3tpw" not in out and '"changed": true' in out
 
 
-def _eth0_keepalived(tmp_path):
-    if os.path.exists("/sys/class/net/eth0"):
-        return KEEPALIVED
-    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
-        pytest.skip("keepalived -t needs an eth0 interface: this host has none and cannot create a "
-                    "network namespace (needs root, unshare and ip)")
-    wrapper = tmp_path / "keepalived-netns"
-    wrapper.write_text('#!/bin/sh\nexec unshare -n sh -c \'ip link add eth0 type veth peer name lbhapeer0 '
-                       '&& exec "$0" "$@"\' %s "$@"\n' % KEEPALIVED)
-    wrapper.chmod(0o755)
-    return str(wrapper)
-
-
-@pytest.mark.skipif(KEEPALIVED is None, reason="keepalived is not installed (no keepalived binary)")
-def test_real_keepalived(run_module, seed, tmp_path, monkeypatch):
-    binary = _eth0_keepalived(tmp_path)
+def test_real_keepalived(run_module, seed, tmp_path, monkeypatch, eth0_keepalived):
+    binary = eth0_keepalived
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
                         lambda self, name, required=False, opt_dirs=None: binary)
     # script_user must exist here (the director role creates keepalived_script)
