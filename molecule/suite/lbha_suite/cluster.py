@@ -92,6 +92,11 @@ class Host(object):
         """A power cut: every process dies at once (`docker kill`, or SIGKILL to the guest's qemu)."""
         DRIVER.crash(self.name)
 
+    def freeze(self, frozen=True):
+        """The host hangs (every process stopped, nothing closed: `docker pause`, or SIGSTOP to
+        the guest's qemu); ``frozen=False`` resumes it."""
+        DRIVER.freeze(self.name, frozen)
+
     def clock_offset(self):
         """This host's clock minus the controller's (0 where they share a kernel)."""
         return DRIVER.clock_offset(self.name)

@@ -55,6 +55,10 @@ class DockerDriver(object):
         subprocess.run([DOCKER, "kill", host], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        check=True, timeout=timeout)
 
+    def freeze(self, host, frozen=True, timeout=60):
+        subprocess.run([DOCKER, "pause" if frozen else "unpause", host], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, check=True, timeout=timeout)
+
     def start(self, host, timeout=120):
         if not self.running(host):
             subprocess.run([DOCKER, "start", host], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -149,6 +153,10 @@ class QemuDriver(object):
     def crash(self, host, timeout=60):
         self._offsets.pop(host, None)
         _guests.kill(self.state, host)
+
+    def freeze(self, host, frozen=True, timeout=60):
+        self._offsets.pop(host, None)   # the guest's clock stands still while it is frozen
+        _guests.freeze(self.state, host, frozen)
 
     def start(self, host, timeout=None):
         if self.is_client(host):

@@ -394,6 +394,13 @@ def kill(state, name):
     forget_connection(state, guest)
 
 
+def freeze(state, name, frozen=True):
+    """Stop (SIGSTOP) or resume (SIGCONT) the guest's qemu: a host that hangs without dying."""
+    guest = _guest(state, name)
+    if qemu_pid_alive(guest["pid"], state["state_dir"]):
+        os.kill(guest["pid"], signal.SIGSTOP if frozen else signal.SIGCONT)
+
+
 def stop(state, name, timeout=SHUTDOWN_TIMEOUT):
     """A clean shutdown: systemd stops every service, then the guest powers off (qemu exits)."""
     guest = _guest(state, name)
