@@ -21,6 +21,7 @@ import pytest
 
 from lbha_suite import cluster as c
 from lbha_suite.planes import plane as _plane
+from lbha_suite.playbooks import write_inventory
 from lbha_suite.scenario import PROJECT_DIR, current
 
 # the tests of another plane than the scenario's are not collected (they are not skipped: they
@@ -108,3 +109,9 @@ def failover_results(scenario):
         os.rename(tmp, path)
 
     return record
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory):
+    """An inventory of the scenario's hosts for the playbooks a test module runs."""
+    return write_inventory(str(tmp_path_factory.mktemp("inventory")))

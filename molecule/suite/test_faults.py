@@ -2,8 +2,8 @@
 """Fault drills: each breaks one thing the collection promises to survive, asserts the end state
 (and what the operator is told), and restores the steady state (the ``steady_cluster`` fixture).
 
-The drills are the same for both planes; where a fault only exists on one plane (the nftables
-checker), the test says why it is skipped on the other and another test covers that plane. Every
+The drills here are the same for both planes; the drills of the nftables plane's own parts (its
+checker and table) are in test_plane_nftables.py, collected where that plane runs. Every
 expectation comes from the scenario's inventory (lbha_suite/scenario.py), never from the deployed
 files. In the comments, lb1 is the scenario's MASTER, lb2 its BACKUP, web1 its first real server.
 """
@@ -19,31 +19,16 @@ import time
 import pytest
 import yaml
 
-from lbha_suite.cluster import (CLIENT, DRIVER, DIRECTOR_BACKUP, DIRECTOR_MASTER, DIRECTORS, INSTANCE, PAGES,
-                                REAL_SERVERS, SCENARIO, VIP, holds_vip, is_master, master_down_interval,
-                                run_requests, serving, start_poller, vrrp_state, wait_for, wait_master)
+from lbha_suite.cluster import (CLIENT, DIRECTOR_BACKUP, DIRECTOR_MASTER, DIRECTORS, INSTANCE, PAGES, REAL_SERVERS,
+                                SCENARIO, VIP, holds_vip, is_master, run_requests, serving, vrrp_state, wait_for)
+from lbha_suite.drills import (KILLS_PAST_LIMIT, PLAYBOOK_VARS, STATUS_SECONDS, kill_past_the_start_limit, masters,
+                               status, takeover_bound)
 from lbha_suite.playbooks import _ansible_env, ansible_playbook, run_playbook, write_inventory
 from lbha_suite.scenario import PROJECT_DIR
 
 LB1, LB2 = DIRECTOR_MASTER, DIRECTOR_BACKUP
 WEB1, WEB2 = sorted(REAL_SERVERS)[:2]
-OPS_TIMEOUT = 15            # lbha_operations_timeout of the playbooks these drills run (s)
-PLAYBOOK_VARS = {"lbha_operations_probe_host": CLIENT, "lbha_operations_timeout": OPS_TIMEOUT}
 DRILL_TABLE = "lbha_drill"  # the nftables table a drill adds inside a container to cut VRRP
-KILLS_PAST_LIMIT = 7        # systemd's default start limit is 5 starts in 10 s
-STALE = 10.0                # the checker's state counts as stale after this (checker.STALE_SECONDS)
-# plane-check: interval 1 s, fall 3 (the model's PLANE_SCRIPT_TIMERS)
-PLANE_FAULT = 3 * 1.0
-STATUS_SECONDS = 30 * DRIVER.slack   # the status playbook's run (an emulated guest is slower)
-
-
-@pytest.fixture(scope="module")
-def inventory(tmp_path_factory):
-    return write_inventory(str(tmp_path_factory.mktemp("faults")))
-
-
-def takeover_bound():
-    return master_down_interval(SCENARIO.advert_int, SCENARIO.priorities[LB2]) + 2.0
 
 
 def check_bound():
@@ -52,10 +37,6 @@ def check_bound():
     c = SCENARIO.slowest_check
     attempts = c["retry"] * (c["connect_timeout"] + c["delay_before_retry"])
     return SCENARIO.delay_loop + c["connect_timeout"] + attempts + 5
-
-
-def masters(topology):
-    return sorted(name for name in DIRECTORS if vrrp_state(topology[name]) == "MASTER")
 
 
 def cut_vrrp(host):
@@ -68,10 +49,6 @@ def cut_vrrp(host):
 
 def heal_vrrp(host):
     host.run("nft", "delete", "table", "inet", DRILL_TABLE)
-
-
-def status(inventory):
-    return run_playbook(inventory, "status")
 
 
 # --- VRRP partition --------------------------------------------------------------------------------
@@ -102,98 +79,11 @@ def test_a_vrrp_partition_is_reported_as_split_brain_and_heals_to_one_master(top
     assert result.returncode == 0, result.tail()
 
 
-# --- the plane dies ---------------------------------------------------------------------------------
-
-def _main_pid(host, unit):
-    out = host.check("systemctl", "show", "-p", "MainPID", "--value", unit).strip()
-    return int(out) if out.isdigit() else 0
-
-
-def _kill_past_the_start_limit(host, unit, kills=KILLS_PAST_LIMIT):
-    """SIGKILL the unit's main process ``kills`` times, each time once systemd has started a new one."""
-    for n in range(kills):
-        pid = wait_for(lambda: _main_pid(host, unit), 15, "%s to run (kill %d of %d)" % (unit, n + 1, kills))
-        host.check("systemctl", "kill", "--signal=KILL", unit)
-        wait_for(lambda pid=pid: _main_pid(host, unit) not in (0, pid), 15,
-                 "systemd to start %s again after kill %d of %d" % (unit, n + 1, kills))
-
-
-def _table_loaded(host):
-    return host.run("nft", "list", "table", "netdev", "lbha").returncode == 0
-
-
-def test_the_checker_killed_past_its_start_limit_comes_back_and_restores_a_flushed_table(
-        topology, steady_cluster, plane, inventory):
-    if plane.name != "nftables":
-        pytest.skip("the %s plane has no checker: keepalived itself checks and forwards (covered by "
-                    "test_keepalived_killed_past_its_start_limit_comes_back)" % plane.name)
-    lb1 = topology[LB1]
-    restarts = int(lb1.check("systemctl", "show", "-p", "NRestarts", "--value", "lbha-checker").strip() or 0)
-    poller = start_poller(topology[CLIENT], 240)
-    try:
-        wait_for(lambda: len([p for p in poller.peek() if p["ok"]]) >= 5, 30, "good responses")
-        _kill_past_the_start_limit(lb1, "lbha-checker")
-        assert lb1.is_active("lbha-checker"), "the checker stayed down after %d kills" % KILLS_PAST_LIMIT
-        assert int(lb1.check("systemctl", "show", "-p", "NRestarts", "--value", "lbha-checker").strip()) \
-            >= restarts + KILLS_PAST_LIMIT
-        t_flush = time.time()
-        lb1.check("nft", "flush", "ruleset")
-        # the checker re-checks the kernel every 2 s and puts the table back
-        wait_for(lambda: _table_loaded(lb1), 10, "the checker to load its table again after nft flush ruleset")
-        t_back = time.time()
-        wait_for(lambda: is_master(topology, LB1) or is_master(topology, LB2), takeover_bound() + 10,
-                 "one MASTER with the VIP")
-        good_after = wait_for(lambda: [p for p in poller.peek() if p["t"] > t_back + takeover_bound() and p["ok"]],
-                              takeover_bound() + 20, "good responses once the table is back")
-        wait_for(lambda: len([p for p in poller.peek() if p["t"] > good_after[0]["t"]]) >= 20, 30,
-                 "20 more requests once the table is back")
-        polls = poller.stop()
-    finally:
-        poller.stop()
-        # nft flush ruleset took firewalld's tables too (a reload cannot recover from that; a restart does)
-        lb1.run("systemctl", "restart", "firewalld", timeout=120)
-    assert t_back - t_flush <= 10
-    after = [p for p in polls if p["t"] > good_after[0]["t"]]
-    assert after and all(p["ok"] for p in after), "requests failed after the table was back: %s" % [
-        p.get("error") for p in after if not p["ok"]][:3]
-    result = status(inventory)
-    assert result.returncode == 0, result.tail()
-
-
-def test_a_director_whose_plane_is_dead_gives_up_the_vip_and_status_fails(topology, steady_cluster, plane, inventory):
-    if plane.name != "nftables":
-        pytest.skip("the %s plane has no checker and no table of the collection's: keepalived forwards "
-                    "itself (covered by test_keepalived_killed_past_its_start_limit_comes_back)" % plane.name)
-    lb1, lb2 = topology[LB1], topology[LB2]
-    try:
-        t_fail = time.time()
-        lb1.check("systemctl", "stop", "lbha-checker", timeout=60)
-        lb1.check("nft", "delete", "table", "netdev", "lbha")
-        # keepalived's track_script (plane-check) fails: lb1 goes FAULT, lb2 takes the VIP
-        wait_for(lambda: vrrp_state(lb1) == "FAULT", PLANE_FAULT + 5,
-                 lambda: "%s to go FAULT with its plane dead (now %s)" % (LB1, vrrp_state(lb1)))
-        wait_master(topology, LB2, takeover_bound() + 5, "after %s's plane died" % LB1)
-        took = time.time() - t_fail
-        polls = run_requests(topology[CLIENT], 20)
-        assert all(p["ok"] for p in polls), "requests failed with the VIP on %s: %s" % (LB2, polls[:3])
-        result = status(inventory)
-        assert result.returncode != 0, result.tail()
-        assert "%s: the nftables checker is not running" % LB1 in result.output, result.tail()
-        assert "%s: the nftables table is not loaded" % LB1 in result.output, result.tail()
-        assert re.search(r"%s\s+running\s+nftables\s+%s\s+FAULT" % (LB1, INSTANCE), result.output), result.tail()
-        assert took <= PLANE_FAULT + takeover_bound() + 5
-    finally:
-        lb1.check("systemctl", "start", "lbha-checker", timeout=60)
-    # the plane back: lb1 leaves FAULT (and, with preemption, takes the VIP back; steady_cluster
-    # restores the other case)
-    wait_for(lambda: _table_loaded(lb1) and vrrp_state(lb1) in ("BACKUP", "MASTER"), 30,
-             "%s to leave FAULT once its checker runs again" % LB1)
-    assert vrrp_state(lb2) in ("MASTER", "BACKUP")
-
+# --- keepalived dies (the nftables plane's checker: test_plane_nftables.py) ---------------------------
 
 def test_keepalived_killed_past_its_start_limit_comes_back(topology, steady_cluster, inventory):
     lb1 = topology[LB1]
-    _kill_past_the_start_limit(lb1, "keepalived")
+    kill_past_the_start_limit(lb1, "keepalived")
     wait_for(lambda: lb1.is_active("keepalived") and vrrp_state(lb1) in ("BACKUP", "MASTER"), 30,
              "keepalived on %s to run again after %d kills" % (LB1, KILLS_PAST_LIMIT))
     failed = lb1.run("systemctl", "is-failed", "--quiet", "keepalived").returncode == 0

@@ -21,7 +21,7 @@ from lbha_suite.cluster import (CLIENT, DIRECTOR_BACKUP, DIRECTOR_MASTER, DIRECT
                                 REAL_SERVERS, SCENARIO, VIP, holds_vip, is_master, master_down_interval,
                                 outage, run_requests, serving, start_poller, start_sampler, vrrp_state,
                                 wait_for, wait_master)
-from lbha_suite.playbooks import run_module, run_playbook, write_inventory
+from lbha_suite.playbooks import run_module, run_playbook
 
 WEB1, WEB2 = sorted(REAL_SERVERS)[:2]
 LB1, LB2 = DIRECTOR_MASTER, DIRECTOR_BACKUP
@@ -33,11 +33,6 @@ PLAYBOOK_VARS = {
 }
 POLL_SECONDS = 240          # upper bound of every poller of a test
 DRAINED_OBSERVATION = 3.0   # seconds of traffic watched while web1 is drained
-
-
-@pytest.fixture(scope="module")
-def inventory(tmp_path_factory):
-    return write_inventory(str(tmp_path_factory.mktemp("operations")))
 
 
 def playbook(inventory, name, **extra):

@@ -14,11 +14,9 @@ import importlib.util
 import json
 import os
 
-import pytest
-
 from lbha_suite.cluster import (CLIENT, DIRECTORS, DIRECTOR_BACKUP, DIRECTOR_MASTER, PAGES, REAL_SERVERS,
                                 SCENARIO, run_requests, vrrp_state, wait_for)
-from lbha_suite.playbooks import run_playbook, write_inventory
+from lbha_suite.playbooks import run_playbook
 from lbha_suite.scenario import PROJECT_DIR
 
 VS = SCENARIO.cluster["virtual_servers"][0]
@@ -150,11 +148,6 @@ def test_a_connection_the_client_closes_is_closed_on_the_real_server(topology, s
 
 
 # --- a plane switch -----------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def inventory(tmp_path_factory):
-    return write_inventory(str(tmp_path_factory.mktemp("plane-switch")))
-
 
 def converge(inventory, host, plane):
     """site.yml on one director with the plane forced (what `auto` does after a kernel change)."""
