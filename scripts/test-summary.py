@@ -4,7 +4,9 @@
 
 Reads the JUnit XML files the suites wrote under the reports directory (pytest: unit,
 integration, the core matrix, Molecule's testinfra verifiers) and ``skipped-suites.txt``, where
-a suite that could not run on this machine wrote one line, ``<suite>: <reason>``.
+a suite that could not run on this machine wrote one line, ``<suite>: <reason>``, and
+``scoped-suites.txt``, where a scenario that make test runs without some of the suite's files
+(another of its scenarios runs them on the same code path) says which: printed, not a skip.
 
 Prints one line per report, then the verdict as the last line: ``make test: all suites passed``
 only when no suite and no test was skipped; otherwise which were skipped and why. Exits 0 in
@@ -60,6 +62,10 @@ def summarize(reports_dir):
             suites = [line.strip() for line in fh if line.strip()]
     for suite in suites:
         lines.append("SKIPPED SUITE  %s" % suite)
+    scoped_file = os.path.join(reports_dir, "scoped-suites.txt")
+    if os.path.exists(scoped_file):
+        with open(scoped_file) as fh:
+            lines += ["SCOPED         %s" % line.strip() for line in fh if line.strip()]
     for name, test, reason in skipped_tests:
         lines.append("SKIPPED TEST   %s %s: %s" % (name, test, reason))
     if bad:

@@ -25,9 +25,12 @@ from lbha_suite.playbooks import write_inventory
 from lbha_suite.scenario import PROJECT_DIR, current
 
 # the tests of another plane than the scenario's are not collected (they are not skipped: they
-# are not this scenario's tests; the scenario of their plane runs them)
-collect_ignore = sorted(name for name in os.listdir(os.path.dirname(os.path.abspath(__file__)))
-                        if name.startswith("test_plane_") and name != "test_plane_%s.py" % current().plane)
+# are not this scenario's tests; the scenario of their plane runs them). make test also leaves
+# out the files another of its scenarios runs on the same code path (LBHA_SUITE_EXCLUDE, the
+# Makefile's SUITE_EXCLUDE_<scenario>, written to the test summary).
+collect_ignore = sorted(set(name for name in os.listdir(os.path.dirname(os.path.abspath(__file__)))
+                            if name.startswith("test_plane_") and name != "test_plane_%s.py" % current().plane)
+                        | set(os.environ.get("LBHA_SUITE_EXCLUDE", "").split()))
 
 
 @pytest.fixture(scope="session")

@@ -41,3 +41,11 @@ def test_failures_and_empty_runs_fail(summary, tmp_path):
     assert summary.summarize(str(tmp_path))[2] == 1
     (tmp_path / "unit.xml").write_text(FAILED)
     assert summary.summarize(str(tmp_path))[2] == 1
+
+
+def test_a_scoped_scenario_is_listed_and_is_not_a_skip(summary, tmp_path):
+    (tmp_path / "unit.xml").write_text(PASSED)
+    (tmp_path / "scoped-suites.txt").write_text("molecule ipvs: test_faults.py not run here (...)\n")
+    lines, verdict, rc = summary.summarize(str(tmp_path))
+    assert (verdict, rc) == ("make test: all suites passed", 0)
+    assert "SCOPED         molecule ipvs: test_faults.py not run here (...)" in lines
