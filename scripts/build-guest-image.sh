@@ -51,12 +51,13 @@ GUEST_PACKAGES+=,firewalld,python3-firewall,nftables,dbus,libpam-systemd
 [ -n "$EXTRA" ] && GUEST_PACKAGES="$GUEST_PACKAGES,$EXTRA"
 
 # Kernel modules copied into the rootfs (with their dependencies): IPVS and its schedulers, virtio,
-# the netfilter pieces the roles or an operator may touch, and the usual virtual links.
+# the netfilter pieces the roles (both planes: the nftables plane forwards with fwd and jhash) or
+# an operator may touch, and the usual virtual links.
 GUEST_MODULES="virtio_net virtio_pci virtio_blk virtio_rng ext4 ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc
  ip_vs_wlc ip_vs_lblc ip_vs_lblcr ip_vs_dh ip_vs_sh ip_vs_sed ip_vs_nq ip_vs_fo ip_vs_ovf ip_vs_mh
  ip_vs_ftp nf_conntrack nf_tables nft_chain_nat nft_ct nft_nat nft_fib_inet nft_reject_inet
  nft_compat nft_masq nft_redir nft_limit nft_log nft_fib_ipv4 nft_fib_ipv6 nft_reject_ipv4
- nft_reject_ipv6 x_tables xt_conntrack iptable_filter iptable_nat ip_set dummy bridge veth macvlan
+ nft_reject_ipv6 nft_fwd_netdev nft_dup_netdev nft_hash nft_numgen nft_quota nft_connlimit x_tables xt_conntrack iptable_filter iptable_nat ip_set dummy bridge veth macvlan
  8021q ipip tun"
 # Modules the initrd loads to reach the root filesystem.
 INITRD_MODULES="virtio_pci virtio_blk ext4"

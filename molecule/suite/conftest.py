@@ -4,7 +4,7 @@
 The scenario under test and what it must do come from its inventory (lbha_suite/scenario.py);
 the plane's state is read where that plane keeps it (lbha_suite/planes.py). A check that cannot
 find what it checks fails; nothing is skipped because the scenario is missing something.
-Files named ``test_plane_<plane>.py`` hold what only one forwarding plane has; they are collected
+Files named ``test_plane_<plane>*.py`` hold what only one forwarding plane has; they are run
 for scenarios of that plane only (every other file runs on every plane and driver).
 Measurements go to ``build/results/failover-<scenario>.json`` (``LBHA_RESULTS_DIR``), never into
 the committed tree: the benchmarks under benchmarks/ write the committed numbers.
@@ -24,13 +24,22 @@ from lbha_suite.planes import plane as _plane
 from lbha_suite.playbooks import write_inventory
 from lbha_suite.scenario import PROJECT_DIR, current
 
-# the tests of another plane than the scenario's are not collected (they are not skipped: they
-# are not this scenario's tests; the scenario of their plane runs them). make test also leaves
-# out the files another of its scenarios runs on the same code path (LBHA_SUITE_EXCLUDE, the
-# Makefile's SUITE_EXCLUDE_<scenario>, written to the test summary).
-collect_ignore = sorted(set(name for name in os.listdir(os.path.dirname(os.path.abspath(__file__)))
-                            if name.startswith("test_plane_") and name != "test_plane_%s.py" % current().plane)
-                        | set(os.environ.get("LBHA_SUITE_EXCLUDE", "").split()))
+# the tests of another plane than the scenario's are deselected (they are not skipped: they are
+# not this scenario's tests; the scenario of their plane runs them). make test also leaves out the
+# files another of its scenarios runs on the same code path (LBHA_SUITE_EXCLUDE, the Makefile's
+# SUITE_EXCLUDE_<scenario>, listed in the test summary). Molecule names every test file on the
+# command line, which collect_ignore does not filter: the items are deselected instead.
+NOT_THIS_SCENARIOS = frozenset(
+    set(name for name in os.listdir(os.path.dirname(os.path.abspath(__file__)))
+        if name.startswith("test_plane_") and not name.startswith("test_plane_%s" % current().plane))
+    | set(os.environ.get("LBHA_SUITE_EXCLUDE", "").split()))
+
+
+def pytest_collection_modifyitems(config, items):
+    dropped = [item for item in items if os.path.basename(str(item.fspath)) in NOT_THIS_SCENARIOS]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
 
 
 @pytest.fixture(scope="session")

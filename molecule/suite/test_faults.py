@@ -3,7 +3,7 @@
 (and what the operator is told), and restores the steady state (the ``steady_cluster`` fixture).
 
 The drills here are the same for both planes; the drills of the nftables plane's own parts (its
-checker and table) are in test_plane_nftables.py, collected where that plane runs. Every
+checker and table) are in test_plane_nftables.py, run where that plane runs. Every
 expectation comes from the scenario's inventory (lbha_suite/scenario.py), never from the deployed
 files. In the comments, lb1 is the scenario's MASTER, lb2 its BACKUP, web1 its first real server.
 """

@@ -3,7 +3,7 @@
 counters, health checks that take a real server out of the table on both directors, and
 firewalld admitting the services on a director that forwards with IPVS.
 
-Collected only for scenarios whose plane is ipvs (conftest.py); the other suite files run on
+Run only in scenarios whose plane is ipvs (conftest.py); the other suite files run on
 every plane. The table is read with the collection's own parser (plugins/module_utils/ipvsadm.py);
 every expectation comes from the scenario's inventory.
 """
@@ -11,12 +11,10 @@ from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import importlib.util
-import json
 import os
 
 from lbha_suite.cluster import (CLIENT, DIRECTORS, DIRECTOR_BACKUP, DIRECTOR_MASTER, PAGES, REAL_SERVERS,
-                                SCENARIO, run_requests, vrrp_state, wait_for)
-from lbha_suite.playbooks import run_playbook
+                                SCENARIO, run_requests, wait_for)
 from lbha_suite.scenario import PROJECT_DIR
 
 VS = SCENARIO.cluster["virtual_servers"][0]
@@ -145,57 +143,3 @@ def test_a_connection_the_client_closes_is_closed_on_the_real_server(topology, s
         return out
     wait_for(lambda: not half_closed(), 10,
              lambda: "the real servers to close the client's connections (half closed: %s)" % half_closed())
-
-
-# --- a plane switch -----------------------------------------------------------------------------
-
-def converge(inventory, host, plane):
-    """site.yml on one director with the plane forced (what `auto` does after a kernel change)."""
-    result = run_playbook(inventory, "site", {"lbha_director_dataplane": plane}, extra_args=("--limit", host))
-    assert result.returncode == 0, result.tail()
-    return result
-
-
-def plane_left_behind(host):
-    """What each plane leaves on a director, by plane: the names of what is present."""
-    present = {"ipvs": [], "nftables": []}
-    if service(host):
-        present["ipvs"].append("IPVS service %s" % SERVICE)
-    if host.run("nft", "list", "table", "inet", "lbha_ipvs").returncode == 0:
-        present["ipvs"].append("table inet lbha_ipvs")
-    if host.run("test", "-e", "/etc/sysctl.d/90-lbha-ipvs.conf").returncode == 0:
-        present["ipvs"].append("/etc/sysctl.d/90-lbha-ipvs.conf")
-    if host.run("nft", "list", "table", "netdev", "lbha").returncode == 0:
-        present["nftables"].append("table netdev lbha")
-    if host.is_active("lbha-checker") or host.is_enabled("lbha-checker"):
-        present["nftables"].append("lbha-checker.service")
-    if host.run("test", "-e", SCENARIO.checker_state).returncode == 0:
-        present["nftables"].append(SCENARIO.checker_state)
-    return present
-
-
-def test_a_plane_switch_leaves_nothing_of_the_other_plane(topology, steady_cluster, inventory):
-    """The BACKUP director goes to the nftables plane and back to ipvs: each time the document
-    names the new plane, the new plane is complete, nothing of the old one stays, lb2 stays
-    BACKUP and the client is served through the MASTER throughout."""
-    lb2 = topology[DIRECTOR_BACKUP]
-    try:
-        converge(inventory, DIRECTOR_BACKUP, "nftables")
-        assert json.loads(lb2.check("cat", SCENARIO.document))["plane"] == "nftables"
-        expected = {"ipvs": [], "nftables": ["table netdev lbha", "lbha-checker.service", SCENARIO.checker_state]}
-        wait_for(lambda: plane_left_behind(lb2) == expected, 30,
-                 lambda: "lb2 on the nftables plane alone (%s)" % plane_left_behind(lb2))
-        assert vrrp_state(lb2) == "BACKUP"
-        polls = run_requests(topology[CLIENT], REQUESTS)
-        assert all(p["ok"] for p in polls), [p.get("error") or p.get("status") for p in polls if not p["ok"]]
-    finally:
-        converge(inventory, DIRECTOR_BACKUP, "ipvs")
-    assert json.loads(lb2.check("cat", SCENARIO.document))["plane"] == "ipvs"
-    expected = {"ipvs": ["IPVS service %s" % SERVICE, "table inet lbha_ipvs", "/etc/sysctl.d/90-lbha-ipvs.conf"],
-                "nftables": []}
-    wait_for(lambda: plane_left_behind(lb2) == expected, 30,
-             lambda: "lb2 on the ipvs plane alone (%s)" % plane_left_behind(lb2))
-    assert members(lb2) == sorted(REAL_SERVERS.values())
-    assert vrrp_state(lb2) == "BACKUP"
-    polls = run_requests(topology[CLIENT], REQUESTS)
-    assert all(p["ok"] for p in polls), [p.get("error") or p.get("status") for p in polls if not p["ok"]]

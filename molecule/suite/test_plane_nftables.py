@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fault drills of the nftables plane's own parts: the checker daemon and its netdev table.
 
-Collected only for scenarios whose plane is nftables (conftest.py); on the ipvs plane keepalived
+Run only in scenarios whose plane is nftables (conftest.py); on the ipvs plane keepalived
 checks and forwards itself (test_faults.py kills it past its start limit on every plane).
 """
 from __future__ import (absolute_import, division, print_function)
