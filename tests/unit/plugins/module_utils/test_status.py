@@ -180,8 +180,23 @@ def test_notify_writes_the_state_the_info_module_reads(tmp_path):
     assert stat.S_IMODE(state_file.stat().st_mode) == 0o644
     _notify(tmp_path, "INSTANCE", "VI_1", "BACKUP", "100")
     assert state_file.read_text() == "BACKUP\n"
-    # nothing left behind from the temporary file + rename
-    assert sorted(p.name for p in (tmp_path / "vrrp").iterdir()) == ["VI_1.state"]
+    # nothing left behind from the temporary file + rename; the order of the last recorded transition
+    assert sorted(p.name for p in (tmp_path / "vrrp").iterdir()) == [".VI_1.order", "VI_1.state"]
+
+
+def test_notify_keeps_the_later_of_two_concurrent_transitions(tmp_path):
+    """keepalived forks a hook per transition: MASTER then BACKUP a millisecond apart run at once.
+    The hook started later (the later transition) wins, whichever finishes last."""
+    def notify(state, order):
+        env = dict(os.environ, LBHA_STATE_DIR=str(tmp_path / "vrrp"), LBHA_NOTIFY_ORDER=order)
+        return subprocess.run(["sh", NOTIFY, "INSTANCE", "VI_1", state], env=env, capture_output=True,
+                              text=True, timeout=30, check=True)
+    state_file = tmp_path / "vrrp" / status.state_file_name("VI_1")
+    notify("BACKUP", "00000000000000001000.0000001150")    # the later hook finishes first
+    notify("MASTER", "00000000000000001000.0000001149")    # the earlier one last: not recorded
+    assert state_file.read_text() == "BACKUP\n"
+    notify("MASTER", "00000000000000001001.0000000007")    # a later transition (pid wrapped)
+    assert state_file.read_text() == "MASTER\n"
 
 
 def test_notify_group_deleted_and_unsafe_names(tmp_path):
