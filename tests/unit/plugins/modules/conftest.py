@@ -4,13 +4,24 @@ from __future__ import (absolute_import, division, print_function)
 from __future__ import annotations
 __metaclass__ = type
 
+import contextlib
 import json
 import os
 import sys
 
 import pytest
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
+
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:     # ansible-core < 2.19 (make compat runs these tests on 2.16)
+    from unittest import mock
+
+    @contextlib.contextmanager
+    def patch_module_args(args):
+        """The module arguments ``main()`` reads, the way ansible-core before 2.19 passes them."""
+        with mock.patch.object(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()):
+            yield
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures")
 FAKE_IPVSADM = os.path.abspath(os.path.join(FIXTURES, "ipvs", "fake_ipvsadm.py"))
@@ -37,6 +48,12 @@ def _fail_json(self, msg, **kwargs):
 
 def _warn(self, warning):
     self._lbha_warnings = getattr(self, "_lbha_warnings", []) + [warning]
+
+
+@pytest.fixture
+def module_args():
+    """``with module_args(args): main()`` on every ansible-core release the collection claims."""
+    return patch_module_args
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import stat
 import pytest
 import yaml
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.lbha.cluster.plugins.modules import cluster_validate, keepalived_config
 
@@ -195,10 +194,10 @@ def test_a_plane_switch_is_reported(run_module, seed, tmp_path, fake_keepalived)
     assert not failed and result["previous_plane"] == "nftables" and result["plane"] == "ipvs"
 
 
-def test_auth_pass_kept_out_of_module_output(seed, tmp_path, fake_keepalived, capsys):
+def test_auth_pass_kept_out_of_module_output(seed, tmp_path, fake_keepalived, capsys, module_args):
     # The real exit_json: the invocation's module_args must not show auth_pass.
     seed["cluster"]["vrrp_instances"][0]["authentication"]["auth_pass"] = "s3cr3tpw"
-    with patch_module_args(args(seed, tmp_path)):
+    with module_args(args(seed, tmp_path)):
         with pytest.raises(SystemExit):
             keepalived_config.main()
     out = capsys.readouterr().out

@@ -12,7 +12,6 @@ import os
 import pytest
 import yaml
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.lbha.cluster.plugins.module_utils import _args
 from ansible_collections.lbha.cluster.plugins.modules import cluster_validate, keepalived_config
@@ -49,8 +48,8 @@ def _module_args(module, seed, tmp_path):
 
 
 @pytest.mark.parametrize("module", [keepalived_config, cluster_validate], ids=["keepalived_config", "cluster_validate"])
-def test_the_invocation_log_and_the_result_hold_no_auth_pass(module, seed, tmp_path, journal, capsys):
-    with patch_module_args(_module_args(module, seed, tmp_path)):
+def test_the_invocation_log_and_the_result_hold_no_auth_pass(module, seed, tmp_path, journal, capsys, module_args):
+    with module_args(_module_args(module, seed, tmp_path)):
         with pytest.raises(SystemExit) as info:
             module.main()
     out = capsys.readouterr().out
@@ -62,22 +61,25 @@ def test_the_invocation_log_and_the_result_hold_no_auth_pass(module, seed, tmp_p
         assert SECRET not in msg and SECRET not in log_args, msg
     assert SECRET not in out
     result = json.loads(out)
-    assert result["invocation"]["module_args"]["cluster"]["vrrp_instances"][0]["authentication"]["auth_pass"] \
-        != SECRET
+    # ansible-core before 2.20 echoes the masked arguments in the result (later ones leave that to
+    # the controller); the secret is not in the output either way (above)
+    if "invocation" in result:
+        assert result["invocation"]["module_args"]["cluster"]["vrrp_instances"][0]["authentication"][
+            "auth_pass"] != SECRET
 
 
-def test_a_plain_ansible_module_would_log_it(seed, tmp_path, journal):
+def test_a_plain_ansible_module_would_log_it(seed, tmp_path, journal, module_args):
     """The control: without cluster_module the secret does reach the invocation log."""
     spec = _args.cluster_argument_spec()
-    with patch_module_args(dict(cluster=seed["cluster"])):
+    with module_args(dict(cluster=seed["cluster"])):
         basic.AnsibleModule(argument_spec=spec)
     assert any(SECRET in m for m, _a in journal)
 
 
-def test_the_cluster_option_is_not_no_log():
+def test_the_cluster_option_is_not_no_log(module_args):
     """no_log on `cluster` would make Ansible mask every value of the definition (80, TCP, eth0)
     in every message; the secrets are masked one by one instead."""
     assert not _args.cluster_argument_spec()["cluster"].get("no_log")
-    with patch_module_args(dict(cluster={"vrrp_instances": [{"name": "VI_1", "authentication": {"auth_pass": SECRET}}]})):
+    with module_args(dict(cluster={"vrrp_instances": [{"name": "VI_1", "authentication": {"auth_pass": SECRET}}]})):
         module = _args.cluster_module(argument_spec=_args.cluster_argument_spec())
     assert SECRET in module.no_log_values and "VI_1" not in module.no_log_values
