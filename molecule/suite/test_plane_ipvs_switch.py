@@ -12,6 +12,7 @@ __metaclass__ = type
 import json
 
 from lbha_suite.cluster import CLIENT, DIRECTOR_BACKUP, REAL_SERVERS, SCENARIO, run_requests, vrrp_state, wait_for
+from lbha_suite.planes import nftables_table_loaded
 from lbha_suite.playbooks import run_playbook
 from test_plane_ipvs import REQUESTS, SERVICE, members, service
 
@@ -32,7 +33,7 @@ def plane_left_behind(host):
         present["ipvs"].append("table inet lbha_ipvs")
     if host.run("test", "-e", "/etc/sysctl.d/90-lbha-ipvs.conf").returncode == 0:
         present["ipvs"].append("/etc/sysctl.d/90-lbha-ipvs.conf")
-    if host.run("nft", "list", "table", "netdev", "lbha").returncode == 0:
+    if nftables_table_loaded(host):
         present["nftables"].append("table netdev lbha")
     if host.is_active("lbha-checker") or host.is_enabled("lbha-checker"):
         present["nftables"].append("lbha-checker.service")

@@ -13,12 +13,9 @@ import time
 from lbha_suite.cluster import (CLIENT, DIRECTOR_BACKUP, DIRECTOR_MASTER, INSTANCE, is_master, run_requests, start_poller,
                                 vrrp_state, wait_for, wait_master)
 from lbha_suite.drills import KILLS_PAST_LIMIT, PLANE_FAULT, kill_past_the_start_limit, status, takeover_bound
+from lbha_suite.planes import nftables_table_loaded
 
 LB1, LB2 = DIRECTOR_MASTER, DIRECTOR_BACKUP
-
-
-def _table_loaded(host):
-    return host.run("nft", "list", "table", "netdev", "lbha").returncode == 0
 
 
 def test_the_checker_killed_past_its_start_limit_comes_back_and_restores_a_flushed_table(
@@ -35,7 +32,7 @@ def test_the_checker_killed_past_its_start_limit_comes_back_and_restores_a_flush
         t_flush = time.time()
         lb1.check("nft", "flush", "ruleset")
         # the checker re-checks the kernel every 2 s and puts the table back
-        wait_for(lambda: _table_loaded(lb1), 10, "the checker to load its table again after nft flush ruleset")
+        wait_for(lambda: nftables_table_loaded(lb1), 10, "the checker to load its table again after nft flush ruleset")
         t_back = time.time()
         wait_for(lambda: is_master(topology, LB1) or is_master(topology, LB2), takeover_bound() + 10,
                  "one MASTER with the VIP")
@@ -79,6 +76,6 @@ def test_a_director_whose_plane_is_dead_gives_up_the_vip_and_status_fails(topolo
         lb1.check("systemctl", "start", "lbha-checker", timeout=60)
     # the plane back: lb1 leaves FAULT (and, with preemption, takes the VIP back; steady_cluster
     # restores the other case)
-    wait_for(lambda: _table_loaded(lb1) and vrrp_state(lb1) in ("BACKUP", "MASTER"), 30,
+    wait_for(lambda: nftables_table_loaded(lb1) and vrrp_state(lb1) in ("BACKUP", "MASTER"), 30,
              "%s to leave FAULT once its checker runs again" % LB1)
     assert vrrp_state(lb2) in ("MASTER", "BACKUP")

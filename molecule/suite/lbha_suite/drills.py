@@ -40,7 +40,3 @@ def kill_past_the_start_limit(host, unit, kills=KILLS_PAST_LIMIT):
         host.check("systemctl", "kill", "--signal=KILL", unit)
         wait_for(lambda pid=pid: main_pid(host, unit) not in (0, pid), 15,
                  "systemd to start %s again after kill %d of %d" % (unit, n + 1, kills))
-
-
-def _table_loaded(host):
-    return host.run("nft", "list", "table", "netdev", "lbha").returncode == 0

@@ -58,6 +58,11 @@ class IpvsPlane(object):
         return out
 
 
+def nftables_table_loaded(host):
+    """Whether the nftables plane's netdev table is in the host's kernel (whatever the scenario's plane)."""
+    return host.run("nft", "list", "table", "netdev", "lbha").returncode == 0
+
+
 def plane():
     """The plane of the scenario under test."""
     return NftablesPlane() if current().plane == "nftables" else IpvsPlane()
