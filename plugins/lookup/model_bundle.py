@@ -17,7 +17,15 @@ description:
     collection always gives the same bytes and copying it again changes nothing.
 author:
   - lbha.cluster maintainers (@lbha)
-options: {}
+options:
+  output:
+    description:
+      - V(path) returns the archive's path on the controller (for M(ansible.builtin.copy)),
+        V(base64) its bytes base64-encoded (for M(lbha.cluster.host_files), which installs it in the
+        same call as the role's other files).
+    type: str
+    choices: [path, base64]
+    default: path
 '''
 
 EXAMPLES = r'''
@@ -26,15 +34,24 @@ EXAMPLES = r'''
     src: "{{ lookup('lbha.cluster.model_bundle') }}"
     dest: /usr/lib/lbha-cluster/lbha_cluster.zip
     mode: "0644"
+
+- name: The same archive among other files, in one call
+  lbha.cluster.host_files:
+    files:
+      - path: /usr/lib/lbha-cluster/lbha_cluster.zip
+        content_b64: "{{ lookup('lbha.cluster.model_bundle', output='base64') }}"
 '''
 
 RETURN = r'''
 _raw:
-  description: The path of the archive on the controller (content-addressed, in the temporary directory).
+  description:
+    - The path of the archive on the controller (content-addressed, in the temporary directory),
+      or with O(output=base64) its bytes, base64-encoded.
   type: list
-  elements: path
+  elements: str
 '''
 
+import base64
 import hashlib
 import io
 import os
@@ -69,8 +86,13 @@ def bundle(source_dir):
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
+        output = kwargs.pop("output", "path")
+        if kwargs or output not in ("path", "base64"):
+            raise AnsibleLookupError("model_bundle takes only output=path|base64 (got %r)" % dict(kwargs, output=output))
         source_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
         data = bundle(source_dir)
+        if output == "base64":
+            return [base64.b64encode(data).decode("ascii")]
         path = os.path.join(tempfile.gettempdir(), "lbha-cluster-model-%s.zip" % hashlib.sha256(data).hexdigest()[:16])
         if not os.path.exists(path):
             fd, tmp = tempfile.mkstemp(prefix=".lbha-cluster-model-", dir=os.path.dirname(path))

@@ -80,3 +80,77 @@ def stale_vrrp_rules(current, wanted):
         if _VRRP_ACCEPT_RE.match(rule) and rule not in wanted and rule not in out:
             out.append(rule)
     return out
+
+
+def _rule_key(rule):
+    return " ".join(str(rule).split())
+
+
+def parse_list_all(text):
+    """``firewall-cmd --list-all`` -> ``{"ports": [...], "rich_rules": [...]}`` (as firewalld lists them)."""
+    ports, rules, in_rules = [], [], False
+    for line in (text or "").splitlines():
+        stripped = line.strip()
+        if in_rules:
+            if line.startswith(("\t", "        ")) and stripped:
+                rules.append(_rule_key(stripped))
+                continue
+            in_rules = False
+        if stripped.startswith("ports:"):
+            ports = stripped[len("ports:"):].split()
+        elif stripped.startswith("rich rules:"):
+            in_rules = True
+            rest = stripped[len("rich rules:"):].strip()
+            if rest:
+                rules.append(_rule_key(rest))
+    return {"ports": ports, "rich_rules": rules}
+
+
+def normalise_port(value):
+    """``80``, ``80/TCP``, ``8000-8010/udp`` -> ``80/tcp`` ...; ValueError names a bad one."""
+    text = str(value).strip().lower()
+    port, _sep, proto = text.partition("/")
+    proto = proto or "tcp"
+    bounds = port.split("-")
+    if proto not in ("tcp", "udp", "sctp", "dccp") or len(bounds) > 2 or not all(
+            b.isdigit() and 1 <= int(b) <= 65535 for b in bounds) or (len(bounds) == 2 and int(bounds[0]) > int(bounds[1])):
+        raise ValueError("%r is not a port (PORT[-PORT]/tcp|udp|sctp|dccp)" % (value,))
+    return "%s/%s" % ("-".join(str(int(b)) for b in bounds), proto)
+
+
+def zone_plan(current, ports, rich_rules, absent_rich_rules=(), purge_vrrp=False):
+    """What one zone configuration (runtime or permanent) needs: ``add_ports``, ``add_rich_rules``
+    and ``remove_rich_rules`` (a rule both wanted and absent is an error)."""
+    wanted = [_rule_key(r) for r in rich_rules]
+    unwanted = [_rule_key(r) for r in absent_rich_rules]
+    both = sorted(set(wanted) & set(unwanted))
+    if both:
+        raise ValueError("a rich rule cannot be both present and absent: %s" % both[0])
+    have_ports = set(current.get("ports", []))
+    have_rules = [_rule_key(r) for r in current.get("rich_rules", [])]
+    remove = [r for r in unwanted if r in have_rules]
+    if purge_vrrp:
+        remove += [r for r in stale_vrrp_rules(have_rules, wanted) if r not in remove]
+    return {"add_ports": [p for p in _unique(normalise_port(p) for p in ports) if p not in have_ports],
+            "add_rich_rules": [r for r in _unique(wanted) if r not in have_rules],
+            "remove_rich_rules": remove}
+
+
+def _unique(items):
+    out = []
+    for item in items:
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def zone_commands(plan, zone=None, permanent=False):
+    """The firewall-cmd argument lists that carry out ``plan`` (firewalld takes one kind of
+    change per call: the ports, the new rules, the removed rules)."""
+    base = ["firewall-cmd"] + (["--permanent"] if permanent else []) + (["--zone=%s" % zone] if zone else [])
+    out = []
+    for option, key in (("--add-port=%s", "add_ports"), ("--add-rich-rule=%s", "add_rich_rules"),
+                        ("--remove-rich-rule=%s", "remove_rich_rules")):
+        if plan[key]:
+            out.append(base + [option % item for item in plan[key]])
+    return out

@@ -33,3 +33,18 @@ def test_the_daemon_imports_the_package_from_the_archive(tmp_path, repo_root):
     result = subprocess.run([sys.executable, str(lib / "lbha_checkerd.py"), "--help"], capture_output=True, text=True,
                             env={"PATH": os.environ.get("PATH", "")}, check=False, cwd=str(tmp_path))
     assert result.returncode == 0 and "--document" in result.stdout, result.stderr
+
+
+def test_base64_output_is_the_same_archive():
+    import base64
+    path = model_bundle.LookupModule().run([])[0]
+    encoded = model_bundle.LookupModule().run([], output="base64")[0]
+    with open(path, "rb") as fh:
+        assert base64.b64decode(encoded) == fh.read()
+
+
+def test_an_unknown_output_is_refused():
+    import pytest
+    from ansible.errors import AnsibleLookupError
+    with pytest.raises(AnsibleLookupError, match="output=path|base64"):
+        model_bundle.LookupModule().run([], output="hex")

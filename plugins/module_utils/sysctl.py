@@ -1,0 +1,75 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Kernel settings a role owns: one file under /etc/sysctl.d (read by systemd-sysctl at boot)
+and the same values live under /proc/sys, compared and set in one call.
+
+The file is the role's own (``key=value`` lines, sorted, under a header): it is rewritten whole.
+A key is a dotted name (``net.ipv4.conf.lo.arp_ignore``); an interface whose name holds a dot is
+written with ``/`` separators, as sysctl(8) accepts (``net/ipv4/conf/eth0.100/arp_ignore``).
+Pure Python, no Ansible import.
+"""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import os
+import re
+
+PROC = "/proc/sys"
+KEY = re.compile(r"^[A-Za-z0-9_./-]+$")
+
+
+class SysctlError(ValueError):
+    """A setting that cannot be applied; the message names it."""
+
+
+def proc_path(key, root=None):
+    """The /proc/sys file of ``key``."""
+    if not KEY.match(key) or ".." in key.split("/") or key.startswith(("/", ".")):
+        raise SysctlError("%r is not a sysctl name" % key)
+    relative = key if "/" in key else key.replace(".", "/")
+    return os.path.join(root or PROC, relative)
+
+
+def normalise(settings):
+    """``{key: value}`` with values as the kernel prints them (whitespace collapsed)."""
+    out = {}
+    for key, value in (settings or {}).items():
+        if isinstance(value, bool):
+            raise SysctlError("%s: a boolean is not a sysctl value (use 0 or 1)" % key)
+        proc_path(key)
+        out[key] = " ".join(str(value).split())
+        if not out[key]:
+            raise SysctlError("%s: empty value" % key)
+    return out
+
+
+def render(settings, header):
+    lines = ["# %s" % line for line in header.splitlines()]
+    lines += ["%s=%s" % (key, settings[key]) for key in sorted(settings)]
+    return "\n".join(lines) + "\n"
+
+
+def live(settings, root=None):
+    """``{key: value}`` of what the kernel has now (None for a key it does not know)."""
+    out = {}
+    for key in settings:
+        try:
+            with open(proc_path(key, root)) as fh:
+                out[key] = " ".join(fh.read().split())
+        except (IOError, OSError):
+            out[key] = None
+    return out
+
+
+def to_set(settings, have):
+    """The keys whose live value differs; a key the kernel lacks is an error."""
+    missing = sorted(k for k in settings if have.get(k) is None)
+    if missing:
+        raise SysctlError("the kernel has no %s" % ", ".join(missing))
+    return sorted(k for k in settings if have[k] != settings[k])
+
+
+def write_live(keys, settings, root=None):
+    for key in keys:
+        with open(proc_path(key, root), "w") as fh:
+            fh.write(settings[key] + "\n")

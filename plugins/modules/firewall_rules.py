@@ -1,0 +1,143 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: firewall_rules
+short_description: Open ports and keep rich rules of a firewalld zone, runtime and permanent, in one call
+version_added: 0.2.0
+description:
+  - Reads the zone's runtime and permanent configuration (C(firewall-cmd --list-all)), then adds
+    the missing O(ports) and O(rich_rules) and removes O(absent_rich_rules) in both, so the zone
+    is right now and after a reload or a reboot. A zone that needs nothing costs two reads.
+  - With O(purge_vrrp), every rich rule of the zone that accepts VRRP and is not in O(rich_rules)
+    is removed too (a director that left the group, a subnet an earlier release admitted); the
+    director role owns the zone's VRRP rules.
+  - Rich rules are compared as firewalld lists them (whitespace collapsed); write them in that form
+    (C(rule family="ipv4" source address="1.1.1.2" protocol value="vrrp" accept)).
+author:
+  - lbha.cluster maintainers (@lbha)
+attributes:
+  check_mode:
+    support: full
+    description: Reports the changes it would make, per configuration; changes nothing.
+  diff_mode:
+    support: full
+    description: The zone's ports and rich rules before and after, runtime and permanent.
+  platform:
+    support: full
+    platforms: posix
+    description: A running firewalld with C(firewall-cmd).
+options:
+  zone:
+    description: The zone; the default zone when not given.
+    type: str
+  ports:
+    description: Ports to open, C(PORT[-PORT]/PROTOCOL) (V(80/tcp)); a bare number is TCP.
+    type: list
+    elements: str
+    default: []
+  rich_rules:
+    description: Rich rules the zone must have.
+    type: list
+    elements: str
+    default: []
+  absent_rich_rules:
+    description: Rich rules the zone must not have.
+    type: list
+    elements: str
+    default: []
+  purge_vrrp:
+    description: Remove every rich rule that accepts VRRP and is not in O(rich_rules).
+    type: bool
+    default: false
+seealso:
+  - module: ansible.posix.firewalld
+    description: One port, service or rich rule per call, with every other firewalld setting.
+'''
+
+EXAMPLES = r'''
+- name: VRRP from the peer only, the virtual service's port, no stale VRRP rule
+  lbha.cluster.firewall_rules:
+    ports: [80/tcp]
+    rich_rules:
+      - rule family="ipv4" source address="1.1.1.2" protocol value="vrrp" accept
+    purge_vrrp: true
+'''
+
+RETURN = r'''
+runtime:
+  description: The changes of the runtime configuration.
+  returned: success
+  type: dict
+  sample: {add_ports: [80/tcp], add_rich_rules: [], remove_rich_rules: []}
+permanent:
+  description: The changes of the permanent configuration.
+  returned: success
+  type: dict
+  sample: {add_ports: [80/tcp], add_rich_rules: [], remove_rich_rules: []}
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.lbha.cluster.plugins.module_utils.firewall import (
+    parse_list_all, zone_commands, zone_plan)
+
+
+def _show(state):
+    return "ports: %s\nrich rules:\n%s" % (" ".join(sorted(state["ports"])),
+                                           "".join("  %s\n" % r for r in state["rich_rules"]))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            zone=dict(type="str"),
+            ports=dict(type="list", elements="str", default=[]),
+            rich_rules=dict(type="list", elements="str", default=[]),
+            absent_rich_rules=dict(type="list", elements="str", default=[]),
+            purge_vrrp=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    firewall_cmd = module.get_bin_path("firewall-cmd", required=True, opt_dirs=["/usr/sbin", "/sbin"])
+    zone_args = ["--zone=%s" % p["zone"]] if p["zone"] else []
+    result = dict(changed=False, diff=[])
+    commands = []
+    for config, permanent in (("runtime", False), ("permanent", True)):
+        argv = [firewall_cmd] + (["--permanent"] if permanent else []) + zone_args + ["--list-all"]
+        rc, out, err = module.run_command(argv)
+        if rc != 0:
+            module.fail_json(msg="%s failed (is firewalld running?): %s" % (" ".join(argv[1:]), (err or out).strip()))
+        current = parse_list_all(out)
+        try:
+            plan = zone_plan(current, p["ports"], p["rich_rules"], p["absent_rich_rules"], p["purge_vrrp"])
+        except ValueError as exc:
+            module.fail_json(msg=str(exc))
+        result[config] = plan
+        if any(plan.values()):
+            result["changed"] = True
+            after = dict(ports=current["ports"] + plan["add_ports"],
+                         rich_rules=[r for r in current["rich_rules"] if r not in plan["remove_rich_rules"]]
+                         + plan["add_rich_rules"])
+            result["diff"].append(dict(before_header="%s (%s)" % (p["zone"] or "default zone", config),
+                                       after_header="%s (%s)" % (p["zone"] or "default zone", config),
+                                       before=_show(current), after=_show(after)))
+            commands += [[firewall_cmd] + c[1:] for c in zone_commands(plan, p["zone"], permanent)]
+    if not module._diff:
+        result.pop("diff")
+    if module.check_mode:
+        module.exit_json(**result)
+    for argv in commands:
+        rc, out, err = module.run_command(argv)
+        if rc != 0:
+            module.fail_json(msg="%s failed: %s" % (" ".join(argv[1:]), (err or out).strip()), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: sysctls
+short_description: Keep a set of kernel settings in one sysctl.d file and live, in one call
+version_added: 0.2.0
+description:
+  - Writes O(settings) to O(file) (C(key=value) lines, sorted; the file is this module's own and
+    is rewritten whole), which systemd-sysctl applies at boot, and sets every value that differs
+    under C(/proc/sys) now.
+  - A key the kernel does not have is an error, before anything is written.
+  - With an empty O(settings) the file is removed; live values are left as they are.
+author:
+  - lbha.cluster maintainers (@lbha)
+attributes:
+  check_mode:
+    support: full
+    description: Reports the keys it would set and the file it would write; changes nothing.
+  diff_mode:
+    support: full
+    description: Before and after of the file.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux.
+options:
+  settings:
+    description:
+      - Dotted names and values (V(net.ipv4.conf.lo.arp_ignore=1)). An interface whose name holds
+        a dot is written with C(/) separators (V(net/ipv4/conf/eth0.100/arp_ignore)).
+    type: dict
+    required: true
+  file:
+    description: The file under C(/etc/sysctl.d) that holds them.
+    type: path
+    required: true
+  header:
+    description: Comment lines at the top of O(file).
+    type: str
+    default: Managed by lbha.cluster
+'''
+
+EXAMPLES = r'''
+- name: The ARP settings of a direct-routing real server, now and at boot
+  lbha.cluster.sysctls:
+    file: /etc/sysctl.d/90-lbha-real-server.conf
+    settings:
+      net.ipv4.conf.all.arp_ignore: 1
+      net.ipv4.conf.all.arp_announce: 2
+'''
+
+RETURN = r'''
+set:
+  description: The keys whose live value was (or, in check mode, would be) set.
+  returned: success
+  type: list
+  elements: str
+  sample: [net.ipv4.conf.all.arp_ignore]
+file_changed:
+  description: Whether O(file) was (or would be) written or removed.
+  returned: success
+  type: bool
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.lbha.cluster.plugins.module_utils._files import read_text, write_atomic
+from ansible_collections.lbha.cluster.plugins.module_utils.sysctl import (
+    SysctlError, live, normalise, render, to_set, write_live)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            settings=dict(type="dict", required=True),
+            file=dict(type="path", required=True),
+            header=dict(type="str", default="Managed by lbha.cluster"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        settings = normalise(p["settings"])
+        keys = to_set(settings, live(settings)) if settings else []
+    except SysctlError as exc:
+        module.fail_json(msg=str(exc))
+    old = read_text(p["file"])
+    new = render(settings, p["header"]) if settings else None
+    file_changed = new != old
+    result = dict(changed=bool(keys or file_changed), set=keys, file_changed=file_changed)
+    if module._diff and file_changed:
+        result["diff"] = dict(before_header=p["file"], after_header=p["file"], before=old or "", after=new or "")
+    if module.check_mode:
+        module.exit_json(**result)
+    if file_changed:
+        if new is None:
+            os.unlink(p["file"])
+        else:
+            write_atomic(p["file"], new, 0o644)
+    try:
+        write_live(keys, settings)
+    except (IOError, OSError) as exc:
+        module.fail_json(msg="setting %s failed: %s" % (", ".join(keys), exc), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""lbha.cluster.firewall_rules against a simulated firewall-cmd (runtime and permanent zones in a
+file; like the real one it refuses two kinds of change in one call)."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import json
+
+import pytest
+from ansible.module_utils import basic
+
+from ansible_collections.lbha.cluster.plugins.module_utils import firewall
+from ansible_collections.lbha.cluster.plugins.modules import firewall_rules
+
+FAKE = r'''#!/usr/bin/env python3
+import json, sys
+state_file, log = sys.argv[0] + ".json", sys.argv[0] + ".log"
+args = sys.argv[1:]
+with open(log, "a") as f:
+    f.write(json.dumps(args) + "\n")
+state = json.load(open(state_file))
+config = state["permanent" if "--permanent" in args else "runtime"]
+ops = [a for a in args if a.startswith("--") and a not in ("--permanent",) and not a.startswith("--zone=")]
+kinds = set(a.split("=", 1)[0] for a in ops)
+if len(kinds) > 1:
+    print("firewall-cmd: error: argument %s: not allowed with argument %s" % tuple(sorted(kinds))[:2], file=sys.stderr)
+    sys.exit(2)
+for op in ops:
+    name, _, value = op.partition("=")
+    if name == "--list-all":
+        print("public\n  target: default\n  services: ssh\n  ports: %s\n  protocols: \n  rich rules: \n%s"
+              % (" ".join(config["ports"]), "".join("\t%s\n" % r for r in config["rules"])))
+    elif name == "--add-port":
+        config["ports"] += [value] if value not in config["ports"] else []
+    elif name == "--add-rich-rule":
+        config["rules"] += [value] if value not in config["rules"] else []
+    elif name == "--remove-rich-rule":
+        config["rules"] = [r for r in config["rules"] if r != value]
+json.dump(state, open(state_file, "w"))
+'''
+
+VRRP = 'rule family="ipv4" source address="%s" protocol value="vrrp" accept'
+SYNC = 'rule family="ipv4" source address="1.1.1.2" port port="8848" protocol="udp" accept'
+
+
+class Firewalld(object):
+    def __init__(self, tmp_path, monkeypatch, run_module):
+        self.cmd = tmp_path / "firewall-cmd"
+        self.cmd.write_text(FAKE)
+        self.cmd.chmod(0o755)
+        self.state = tmp_path / "firewall-cmd.json"
+        self.log = tmp_path / "firewall-cmd.log"
+        self.set(runtime=dict(ports=[], rules=[]), permanent=dict(ports=[], rules=[]))
+        self.run_module = run_module
+        monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
+                            lambda module, name, required=False, opt_dirs=None: str(self.cmd))
+
+    def set(self, **configs):
+        self.state.write_text(json.dumps(configs))
+
+    def zones(self):
+        return json.loads(self.state.read_text())
+
+    def changes(self):
+        calls = [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
+        return [c for c in calls if "--list-all" not in c]
+
+    def run(self, **args):
+        return self.run_module(firewall_rules.main, args)
+
+
+@pytest.fixture()
+def fw(tmp_path, monkeypatch, run_module):
+    return Firewalld(tmp_path, monkeypatch, run_module)
+
+
+def test_adds_to_runtime_and_permanent_then_changes_nothing(fw):
+    args = dict(ports=["80/tcp", "443"], rich_rules=[VRRP % "1.1.1.2", SYNC])
+    result, failed = fw.run(**args)
+    assert not failed and result["changed"]
+    for config in ("runtime", "permanent"):
+        assert sorted(fw.zones()[config]["ports"]) == ["443/tcp", "80/tcp"]
+        assert fw.zones()[config]["rules"] == [VRRP % "1.1.1.2", SYNC]
+    assert len(fw.changes()) == 4       # ports, then rules, in each configuration
+    before = len(fw.changes())
+    again, _failed = fw.run(**args)
+    assert not again["changed"] and len(fw.changes()) == before
+
+
+def test_purge_vrrp_removes_former_peers_and_subnets_but_no_other_rule(fw):
+    other = 'rule family="ipv4" source address="10.0.0.1" service name="ssh" accept'
+    old = [VRRP % "1.1.1.9", 'rule family="ipv4" source address="1.1.1.0/24" protocol value="vrrp" accept', other]
+    fw.set(runtime=dict(ports=[], rules=list(old)), permanent=dict(ports=[], rules=list(old)))
+    result, _failed = fw.run(rich_rules=[VRRP % "1.1.1.2"], purge_vrrp=True)
+    assert result["runtime"]["remove_rich_rules"] == old[:2]
+    for config in ("runtime", "permanent"):
+        assert fw.zones()[config]["rules"] == [other, VRRP % "1.1.1.2"]
+
+
+def test_absent_rules_go_and_only_where_present(fw):
+    fw.set(runtime=dict(ports=[], rules=[]), permanent=dict(ports=[], rules=[SYNC]))
+    result, _failed = fw.run(absent_rich_rules=[SYNC])
+    assert result["changed"] and result["runtime"]["remove_rich_rules"] == []
+    assert result["permanent"]["remove_rich_rules"] == [SYNC]
+    assert fw.zones()["permanent"]["rules"] == []
+
+
+def test_runtime_drift_alone_is_put_back(fw):
+    fw.set(runtime=dict(ports=[], rules=[]), permanent=dict(ports=["80/tcp"], rules=[]))
+    result, _failed = fw.run(ports=["80/tcp"])
+    assert result["runtime"]["add_ports"] == ["80/tcp"] and result["permanent"]["add_ports"] == []
+    assert fw.changes() == [["--add-port=80/tcp"]]
+
+
+def test_check_mode_and_diff_change_nothing(fw):
+    result, _failed = fw.run(ports=["80/tcp"], _ansible_check_mode=True, _ansible_diff=True)
+    assert result["changed"] and fw.changes() == []
+    assert "80/tcp" in result["diff"][0]["after"] and "80/tcp" not in result["diff"][0]["before"]
+
+
+def test_zone_is_passed_on(fw):
+    fw.run(zone="internal", ports=["80/tcp"])
+    assert all("--zone=internal" in call for call in fw.changes())
+
+
+@pytest.mark.parametrize("args, message", [
+    (dict(ports=["http"]), "is not a port"),
+    (dict(ports=["70000/tcp"]), "is not a port"),
+    (dict(ports=["90-80/tcp"]), "is not a port"),
+    (dict(ports=["80/icmp"]), "is not a port"),
+    (dict(rich_rules=[SYNC], absent_rich_rules=[SYNC]), "both present and absent"),
+])
+def test_bad_arguments_change_nothing(fw, args, message):
+    result, failed = fw.run(**args)
+    assert failed and message in result["msg"] and fw.changes() == []
+
+
+def test_parse_list_all_reads_ports_and_every_rich_rule():
+    text = ("public (active)\n  target: default\n  ports: 80/tcp 8848/udp\n  protocols: \n"
+            "  rich rules: \n\trule family=\"ipv4\"  source address=\"1.1.1.2\" protocol value=\"vrrp\" accept\n"
+            "\t%s\n" % SYNC)
+    assert firewall.parse_list_all(text) == {"ports": ["80/tcp", "8848/udp"],
+                                             "rich_rules": [VRRP % "1.1.1.2", SYNC]}
+    assert firewall.parse_list_all("public\n  ports: \n  rich rules: \n") == {"ports": [], "rich_rules": []}
