@@ -46,7 +46,7 @@ ln -sfn "$ROOT" "$LINT/cluster"
 ( cd "$LINT/cluster" && ANSIBLE_COLLECTIONS_PATH=$OUT/lint antsibull-docs lint-collection-docs --plugin-docs . )
 echo "antsibull-docs lint-collection-docs --plugin-docs: clean"
 
-# 3. The installed tarball. --no-deps: the dependencies (ansible.posix ...) come from the `ansible`
+# 3. The installed tarball. --no-deps: the collection has no dependencies; the test tools come from the `ansible`
 #    package in the venv, Galaxy itself may be unreachable here.
 export ANSIBLE_COLLECTIONS_PATH=$OUT/collections
 ansible-galaxy collection install --force --no-deps -p "$OUT/collections" "$TARBALL" >/dev/null
