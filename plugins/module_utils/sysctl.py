@@ -61,10 +61,11 @@ def live(settings, root=None):
     return out
 
 
-def to_set(settings, have):
-    """The keys whose live value differs; a key the kernel lacks is an error."""
+def to_set(settings, have, allow_missing=False):
+    """The keys whose live value differs; a key the kernel lacks is an error (or, with
+    ``allow_missing``, one to set)."""
     missing = sorted(k for k in settings if have.get(k) is None)
-    if missing:
+    if missing and not allow_missing:
         raise SysctlError("the kernel has no %s" % ", ".join(missing))
     return sorted(k for k in settings if have[k] != settings[k])
 

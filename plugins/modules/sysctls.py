@@ -13,7 +13,8 @@ description:
   - Writes O(settings) to O(file) (C(key=value) lines, sorted; the file is this module's own and
     is rewritten whole), which systemd-sysctl applies at boot, and sets every value that differs
     under C(/proc/sys) now.
-  - A key the kernel does not have is an error, before anything is written.
+  - A key the kernel does not have is an error, before anything is written (in check mode a
+    warning: the kernel module that provides it may be one the run would load).
   - With an empty O(settings) the file is removed; live values are left as they are.
 author:
   - lbha.cluster maintainers (@lbha)
@@ -88,7 +89,13 @@ def main():
     p = module.params
     try:
         settings = normalise(p["settings"])
-        keys = to_set(settings, live(settings)) if settings else []
+        have = live(settings)
+        if module.check_mode:
+            # a key of a kernel module this run would load (ip_vs) is not there in check mode
+            absent = sorted(k for k in settings if have[k] is None)
+            if absent:
+                module.warn("check mode: the kernel has no %s (yet); it would be set" % ", ".join(absent))
+        keys = to_set(settings, have, allow_missing=module.check_mode) if settings else []
     except SysctlError as exc:
         module.fail_json(msg=str(exc))
     old = read_text(p["file"])

@@ -85,3 +85,10 @@ def test_no_settings_remove_the_file(kernel, run, tmp_path):
     result, _failed = run({})
     assert result["changed"] and result["file_changed"] and not (tmp_path / "90-x.conf").exists()
     assert (kernel / "net/ipv4/vs/sloppy_tcp").read_text().strip() == "1"
+
+
+def test_check_mode_takes_a_missing_key_for_one_a_module_load_would_bring(kernel, run, tmp_path):
+    result, failed = run({"net.ipv4.vs.conn_reuse_mode": 0}, _ansible_check_mode=True)
+    assert not failed and result["set"] == ["net.ipv4.vs.conn_reuse_mode"]
+    assert any("net.ipv4.vs.conn_reuse_mode" in w for w in result["warnings"])
+    assert not (tmp_path / "90-x.conf").exists()
