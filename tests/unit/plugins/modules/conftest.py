@@ -111,3 +111,46 @@ class FakeKernel:
 @pytest.fixture
 def kernel(tmp_path, monkeypatch):
     return FakeKernel(tmp_path, monkeypatch)
+
+
+FAKE_COMMAND = r'''#!/usr/bin/env python3
+import json, sys
+state_file, log = sys.argv[0] + ".json", sys.argv[0] + ".log"
+args = sys.argv[1:]
+with open(log, "a") as f:
+    f.write(json.dumps(args) + "\n")
+state = json.load(open(state_file))
+%s
+json.dump(state, open(state_file, "w"))
+'''
+
+
+class FakeCommand(object):
+    """An executable named like the program it stands for: ``body`` (Python, with ``args`` and the
+    JSON ``state`` bound; ``state`` is saved after it) simulates the program, every call is
+    logged, and the modules' get_bin_path finds it."""
+
+    def __init__(self, tmp_path, monkeypatch, name, body, state):
+        self.path = tmp_path / name
+        self.path.write_text(FAKE_COMMAND % body)
+        self.path.chmod(0o755)
+        self.state_path = tmp_path / (name + ".json")
+        self.log_path = tmp_path / (name + ".log")
+        self.set(state)
+        monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
+                            lambda module, arg, required=False, opt_dirs=None: str(self.path))
+
+    def set(self, state):
+        self.state_path.write_text(json.dumps(state))
+
+    def state(self):
+        return json.loads(self.state_path.read_text())
+
+    def calls(self):
+        return [json.loads(line) for line in self.log_path.read_text().splitlines()] if self.log_path.exists() else []
+
+
+@pytest.fixture
+def fake_command(tmp_path, monkeypatch):
+    """``fake_command(name, body, state)`` -> FakeCommand."""
+    return lambda name, body, state: FakeCommand(tmp_path, monkeypatch, name, body, state)

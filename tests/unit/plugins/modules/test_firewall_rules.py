@@ -5,21 +5,13 @@ file; like the real one it refuses two kinds of change in one call)."""
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-import json
-
 import pytest
-from ansible.module_utils import basic
 
 from ansible_collections.lbha.cluster.plugins.module_utils import firewall
 from ansible_collections.lbha.cluster.plugins.modules import firewall_rules
 
-FAKE = r'''#!/usr/bin/env python3
-import json, sys
-state_file, log = sys.argv[0] + ".json", sys.argv[0] + ".log"
-args = sys.argv[1:]
-with open(log, "a") as f:
-    f.write(json.dumps(args) + "\n")
-state = json.load(open(state_file))
+# like the real one it refuses two kinds of change in one call
+FAKE = r'''
 config = state["permanent" if "--permanent" in args else "runtime"]
 ops = [a for a in args if a.startswith("--") and a not in ("--permanent",) and not a.startswith("--zone=")]
 kinds = set(a.split("=", 1)[0] for a in ops)
@@ -37,7 +29,6 @@ for op in ops:
         config["rules"] += [value] if value not in config["rules"] else []
     elif name == "--remove-rich-rule":
         config["rules"] = [r for r in config["rules"] if r != value]
-json.dump(state, open(state_file, "w"))
 '''
 
 VRRP = 'rule family="ipv4" source address="%s" protocol value="vrrp" accept'
@@ -45,34 +36,27 @@ SYNC = 'rule family="ipv4" source address="1.1.1.2" port port="8848" protocol="u
 
 
 class Firewalld(object):
-    def __init__(self, tmp_path, monkeypatch, run_module):
-        self.cmd = tmp_path / "firewall-cmd"
-        self.cmd.write_text(FAKE)
-        self.cmd.chmod(0o755)
-        self.state = tmp_path / "firewall-cmd.json"
-        self.log = tmp_path / "firewall-cmd.log"
-        self.set(runtime=dict(ports=[], rules=[]), permanent=dict(ports=[], rules=[]))
+    def __init__(self, fake_command, run_module):
+        self.cmd = fake_command("firewall-cmd", FAKE, dict(runtime=dict(ports=[], rules=[]),
+                                                         permanent=dict(ports=[], rules=[])))
         self.run_module = run_module
-        monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
-                            lambda module, name, required=False, opt_dirs=None: str(self.cmd))
 
     def set(self, **configs):
-        self.state.write_text(json.dumps(configs))
+        self.cmd.set(configs)
 
     def zones(self):
-        return json.loads(self.state.read_text())
+        return self.cmd.state()
 
     def changes(self):
-        calls = [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
-        return [c for c in calls if "--list-all" not in c]
+        return [c for c in self.cmd.calls() if "--list-all" not in c]
 
     def run(self, **args):
         return self.run_module(firewall_rules.main, args)
 
 
 @pytest.fixture()
-def fw(tmp_path, monkeypatch, run_module):
-    return Firewalld(tmp_path, monkeypatch, run_module)
+def fw(fake_command, run_module):
+    return Firewalld(fake_command, run_module)
 
 
 def test_adds_to_runtime_and_permanent_then_changes_nothing(fw):

@@ -4,20 +4,12 @@
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-import json
-
 import pytest
-from ansible.module_utils import basic
 
 from ansible_collections.lbha.cluster.plugins.modules import services
 
-FAKE = r'''#!/usr/bin/env python3
-import json, sys
-state_file, log = sys.argv[0] + ".json", sys.argv[0] + ".log"
-args = sys.argv[1:]
-with open(log, "a") as f:
-    f.write(json.dumps(args) + "\n")
-units = json.load(open(state_file))
+FAKE = r'''
+units = state
 verb, names = args[0], [a for a in args[1:] if not a.startswith("--")]
 if verb == "show":
     blocks = []
@@ -38,7 +30,6 @@ elif verb == "start":
             print("Job for %s failed." % name, file=sys.stderr)
             sys.exit(1)
         units[name]["ActiveState"] = "active"
-json.dump(units, open(state_file, "w"))
 '''
 
 
@@ -47,33 +38,26 @@ def unit(active="active", enabled="enabled", **kw):
 
 
 class Systemd(object):
-    def __init__(self, tmp_path, monkeypatch, run_module):
-        self.cmd = tmp_path / "systemctl"
-        self.cmd.write_text(FAKE)
-        self.cmd.chmod(0o755)
-        self.state = tmp_path / "systemctl.json"
-        self.log = tmp_path / "systemctl.log"
+    def __init__(self, fake_command, run_module):
+        self.cmd = fake_command("systemctl", FAKE, {})
         self.run_module = run_module
-        monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
-                            lambda module, name, required=False, opt_dirs=None: str(self.cmd))
 
     def set(self, **units):
-        self.state.write_text(json.dumps(dict((k.replace("_", "-") + ".service", v) for k, v in units.items())))
+        self.cmd.set(dict((k.replace("_", "-") + ".service", v) for k, v in units.items()))
 
     def units(self):
-        return json.loads(self.state.read_text())
+        return self.cmd.state()
 
     def changes(self):
-        calls = [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
-        return [c for c in calls if c[0] != "show"]
+        return [c for c in self.cmd.calls() if c[0] != "show"]
 
     def run(self, names, **kw):
         return self.run_module(services.main, dict(names=names, **kw))
 
 
 @pytest.fixture()
-def systemd(tmp_path, monkeypatch, run_module):
-    return Systemd(tmp_path, monkeypatch, run_module)
+def systemd(fake_command, run_module):
+    return Systemd(fake_command, run_module)
 
 
 def test_enables_and_starts_only_what_needs_it_in_one_call_each(systemd):
@@ -142,11 +126,11 @@ def test_bad_names_are_refused(systemd, name):
 def test_a_unit_written_since_the_last_reload_is_found_after_one(systemd, tmp_path):
     # the fake knows the unit only after a daemon-reload, like systemd with a new unit file
     systemd.set(firewalld=unit())
-    fake = systemd.cmd.read_text().replace(
+    fake = systemd.cmd.path.read_text().replace(
         'elif verb == "daemon-reload":\n',
         'elif verb == "daemon-reload":\n    units["lbha-checker.service"] = dict(LoadState="loaded", ActiveState="inactive", '
         'UnitFileState="disabled")\n')
-    systemd.cmd.write_text(fake)
+    systemd.cmd.path.write_text(fake)
     result, failed = systemd.run(["firewalld", "lbha-checker"])
     assert not failed and result["changed"] and result["daemon_reload"]
     assert systemd.changes() == [["daemon-reload"], ["enable", "--", "lbha-checker.service"],
