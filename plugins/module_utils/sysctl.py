@@ -3,7 +3,9 @@
 """Kernel settings a role owns: one file under /etc/sysctl.d (read by systemd-sysctl at boot)
 and the same values live under /proc/sys, compared and set in one call.
 
-The file is the role's own (``key=value`` lines, sorted, under a header): it is rewritten whole.
+With ``exclusive`` the file is the caller's own (``key=value`` lines, sorted, under a header) and
+is rewritten whole; otherwise (:func:`merge`) only the lines of the managed keys change, every
+other line of the file stays as it is, and a missing key is appended.
 A key is a dotted name (``net.ipv4.conf.lo.arp_ignore``); an interface whose name holds a dot is
 written with ``/`` separators, as sysctl(8) accepts (``net/ipv4/conf/eth0.100/arp_ignore``).
 Pure Python, no Ansible import.
@@ -47,6 +49,32 @@ def render(settings, header):
     lines = ["# %s" % line for line in header.splitlines()]
     lines += ["%s=%s" % (key, settings[key]) for key in sorted(settings)]
     return "\n".join(lines) + "\n"
+
+
+def _line_key(line):
+    """The key a sysctl.d line sets (a leading ``-`` ignores errors), or None."""
+    text = line.strip()
+    if not text or text.startswith(("#", ";")) or "=" not in text:
+        return None
+    return text.split("=", 1)[0].strip().lstrip("-").strip()
+
+
+def merge(text, settings, header):
+    """``text`` (a sysctl.d file, or None) with the managed keys set to ``settings``: their lines
+    replaced in place (a repeated one dropped), missing keys appended, every other line kept."""
+    if text is None:
+        return render(settings, header)
+    out, seen = [], set()
+    for line in text.splitlines():
+        key = _line_key(line)
+        if key in settings:
+            if key not in seen:
+                seen.add(key)
+                out.append("%s=%s" % (key, settings[key]))
+            continue
+        out.append(line)
+    out += ["%s=%s" % (key, settings[key]) for key in sorted(settings) if key not in seen]
+    return "\n".join(out) + "\n"
 
 
 def live(settings, root=None):

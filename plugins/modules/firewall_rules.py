@@ -83,6 +83,7 @@ permanent:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.lbha.cluster.plugins.module_utils._commands import run_or_fail
 from ansible_collections.lbha.cluster.plugins.module_utils.firewall import (
     parse_list_all, zone_commands, zone_plan)
 
@@ -110,9 +111,7 @@ def main():
     commands = []
     for config, permanent in (("runtime", False), ("permanent", True)):
         argv = [firewall_cmd] + (["--permanent"] if permanent else []) + zone_args + ["--list-all"]
-        rc, out, err = module.run_command(argv)
-        if rc != 0:
-            module.fail_json(msg="%s failed (is firewalld running?): %s" % (" ".join(argv[1:]), (err or out).strip()))
+        out = run_or_fail(module, argv, "%s (is firewalld running?)" % " ".join(argv[1:]))
         current = parse_list_all(out)
         try:
             plan = zone_plan(current, p["ports"], p["rich_rules"], p["absent_rich_rules"], p["purge_vrrp"])
@@ -133,9 +132,7 @@ def main():
     if module.check_mode:
         module.exit_json(**result)
     for argv in commands:
-        rc, out, err = module.run_command(argv)
-        if rc != 0:
-            module.fail_json(msg="%s failed: %s" % (" ".join(argv[1:]), (err or out).strip()), **result)
+        run_or_fail(module, argv, **result)
     module.exit_json(**result)
 
 

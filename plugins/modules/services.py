@@ -75,6 +75,7 @@ started:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.lbha.cluster.plugins.module_utils._commands import run_or_fail
 from ansible_collections.lbha.cluster.plugins.module_utils.units import (
     UnitError, commands, missing, parse_show, plan, show_argv, unit_name)
 
@@ -100,9 +101,7 @@ def main():
         module.exit_json(changed=False, daemon_reload=False, enabled=[], started=[])
 
     def show():
-        rc, out, err = module.run_command(show_argv(systemctl, names))
-        if rc != 0:
-            module.fail_json(msg="systemctl show failed: %s" % (err or out).strip())
+        out = run_or_fail(module, show_argv(systemctl, names), "systemctl show")
         try:
             return parse_show(out, names)
         except UnitError as exc:
@@ -118,9 +117,7 @@ def main():
             states[name] = dict(LoadState="loaded", ActiveState="inactive", UnitFileState="disabled")
     elif unknown:
         # a unit file written since systemd last looked: read the configuration again, then look again
-        rc, out, err = module.run_command([systemctl, "daemon-reload"])
-        if rc != 0:
-            module.fail_json(msg="systemctl daemon-reload failed: %s" % (err or out).strip())
+        run_or_fail(module, [systemctl, "daemon-reload"])
         reloaded = True
         states = show()
     try:
@@ -135,9 +132,7 @@ def main():
     if module.check_mode:
         module.exit_json(**result)
     for argv in commands(systemctl, dict(steps, daemon_reload=steps["daemon_reload"] and not reloaded)):
-        rc, out, err = module.run_command(argv)
-        if rc != 0:
-            module.fail_json(msg="%s failed: %s" % (" ".join(argv[1:]), (err or out).strip()), **result)
+        run_or_fail(module, argv, **result)
     module.exit_json(**result)
 
 

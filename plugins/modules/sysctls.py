@@ -10,12 +10,14 @@ module: sysctls
 short_description: Keep a set of kernel settings in one sysctl.d file and live, in one call
 version_added: 0.2.0
 description:
-  - Writes O(settings) to O(file) (C(key=value) lines, sorted; the file is this module's own and
-    is rewritten whole), which systemd-sysctl applies at boot, and sets every value that differs
-    under C(/proc/sys) now.
+  - Writes O(settings) to O(file), which systemd-sysctl applies at boot, and sets every value that
+    differs under C(/proc/sys) now.
+  - The lines of the keys of O(settings) are changed in place and missing keys are appended; every
+    other line of O(file) stays. With O(exclusive) the file is this module's own and is rewritten
+    whole (C(key=value) lines, sorted, under O(header)).
   - A key the kernel does not have is an error, before anything is written (in check mode a
-    warning: the kernel module that provides it may be one the run would load).
-  - With an empty O(settings) the file is removed; live values are left as they are.
+    warning, since the kernel module that provides it may be one the run would load).
+  - With O(exclusive) and an empty O(settings) the file is removed; live values are left as they are.
 author:
   - lbha.cluster maintainers (@lbha)
 attributes:
@@ -41,9 +43,13 @@ options:
     type: path
     required: true
   header:
-    description: Comment lines at the top of O(file).
+    description: Comment lines at the top of O(file), when this module creates it (or rewrites it, with O(exclusive)).
     type: str
     default: Managed by lbha.cluster
+  exclusive:
+    description: O(file) holds these settings only; rewrite it whole (and remove it when O(settings) is empty).
+    type: bool
+    default: false
 '''
 
 EXAMPLES = r'''
@@ -74,7 +80,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lbha.cluster.plugins.module_utils._files import read_text, write_atomic
 from ansible_collections.lbha.cluster.plugins.module_utils.sysctl import (
-    SysctlError, live, normalise, render, to_set, write_live)
+    SysctlError, live, merge, normalise, render, to_set, write_live)
 
 
 def main():
@@ -83,6 +89,7 @@ def main():
             settings=dict(type="dict", required=True),
             file=dict(type="path", required=True),
             header=dict(type="str", default="Managed by lbha.cluster"),
+            exclusive=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -99,7 +106,10 @@ def main():
     except SysctlError as exc:
         module.fail_json(msg=str(exc))
     old = read_text(p["file"])
-    new = render(settings, p["header"]) if settings else None
+    if p["exclusive"]:
+        new = render(settings, p["header"]) if settings else None
+    else:
+        new = merge(old, settings, p["header"]) if settings or old is not None else None
     file_changed = new != old
     result = dict(changed=bool(keys or file_changed), set=keys, file_changed=file_changed)
     if module._diff and file_changed:

@@ -37,8 +37,8 @@ SYNC = 'rule family="ipv4" source address="1.1.1.2" port port="8848" protocol="u
 
 class Firewalld(object):
     def __init__(self, fake_command, run_module):
-        self.cmd = fake_command("firewall-cmd", FAKE, dict(runtime=dict(ports=[], rules=[]),
-                                                         permanent=dict(ports=[], rules=[])))
+        empty = dict(runtime=dict(ports=[], rules=[]), permanent=dict(ports=[], rules=[]))
+        self.cmd = fake_command("firewall-cmd", FAKE, empty)
         self.run_module = run_module
 
     def set(self, **configs):

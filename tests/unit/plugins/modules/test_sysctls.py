@@ -80,9 +80,9 @@ def test_check_mode_and_diff(kernel, run, tmp_path):
     assert (kernel / "net/ipv4/conf/all/arp_ignore").read_text().strip() == "0"
 
 
-def test_no_settings_remove_the_file(kernel, run, tmp_path):
-    run({"net.ipv4.vs.sloppy_tcp": 1})
-    result, _failed = run({})
+def test_no_settings_remove_an_exclusive_file(kernel, run, tmp_path):
+    run({"net.ipv4.vs.sloppy_tcp": 1}, exclusive=True)
+    result, _failed = run({}, exclusive=True)
     assert result["changed"] and result["file_changed"] and not (tmp_path / "90-x.conf").exists()
     assert (kernel / "net/ipv4/vs/sloppy_tcp").read_text().strip() == "1"
 
@@ -92,3 +92,24 @@ def test_check_mode_takes_a_missing_key_for_one_a_module_load_would_bring(kernel
     assert not failed and result["set"] == ["net.ipv4.vs.conn_reuse_mode"]
     assert any("net.ipv4.vs.conn_reuse_mode" in w for w in result["warnings"])
     assert not (tmp_path / "90-x.conf").exists()
+
+
+def test_a_shared_file_keeps_every_other_line(kernel, run, tmp_path):
+    conf = tmp_path / "90-x.conf"
+    conf.write_text("# the admin's own\nvm.swappiness = 10\nnet.ipv4.conf.all.arp_ignore = 0\n"
+                    "-net.ipv4.conf.all.arp_ignore=0\nkernel.panic=5\n")
+    result, failed = run({"net.ipv4.conf.all.arp_ignore": 1, "net.ipv4.conf.lo.arp_announce": 2})
+    assert not failed and result["file_changed"]
+    assert conf.read_text() == ("# the admin's own\nvm.swappiness = 10\nnet.ipv4.conf.all.arp_ignore=1\n"
+                                "kernel.panic=5\nnet.ipv4.conf.lo.arp_announce=2\n")
+    again, _failed = run({"net.ipv4.conf.all.arp_ignore": 1, "net.ipv4.conf.lo.arp_announce": 2})
+    assert not again["changed"]
+    emptied, _failed = run({})
+    assert not emptied["changed"] and conf.exists(), "a shared file is never removed"
+
+
+def test_an_exclusive_file_is_rewritten_whole(kernel, run, tmp_path):
+    conf = tmp_path / "90-x.conf"
+    conf.write_text("vm.swappiness = 10\n")
+    run({"net.ipv4.vs.sloppy_tcp": 1}, exclusive=True, header="mine")
+    assert conf.read_text() == "# mine\nnet.ipv4.vs.sloppy_tcp=1\n"
