@@ -256,8 +256,7 @@ def test_keepalived_stop_fails_over_and_lb1_returns(topology, steady_cluster, fa
     lb1, lb2, bounds, drill = _director_drill(topology, cluster)
     try:
         drill.warm_up()
-        t_fail = time.time()
-        lb1.check("systemctl", "stop", "keepalived", timeout=60)
+        t_fail = lb1.check_at("systemctl", "stop", "keepalived", timeout=60)
         wait_master(topology, DIRECTOR_BACKUP, bounds["takeover"] + 30, "after keepalived stopped on lb1")
         assert vrrp_state(lb1) == "STOP"
         wait_for(lambda: neighbour_mac(topology[CLIENT]) == lb2.mac(), 10,
@@ -280,8 +279,7 @@ def test_keepalived_sigkill_fails_over_and_lb1_returns(topology, steady_cluster,
     lb1, lb2, bounds, drill = _director_drill(topology, cluster)
     try:
         drill.warm_up()
-        t_fail = time.time()
-        lb1.check("systemctl", "kill", "--signal=KILL", "keepalived", timeout=60)
+        t_fail = lb1.check_at("systemctl", "kill", "--signal=KILL", "keepalived", timeout=60)
         # systemd restarts keepalived (Restart=on-failure); lb2 takes over meanwhile.
         wait_for(lambda: first_time(drill.director_samples_live(DIRECTOR_BACKUP), t_fail,
                                     lambda s: s["vip"] and s["state"] == "MASTER"),
@@ -371,8 +369,7 @@ def test_real_server_failure_and_recovery(topology, steady_cluster, plane, failo
     drill = Drill(topology)
     try:
         drill.warm_up()
-        t_fail = time.time()
-        web1.check("systemctl", "stop", "nginx", timeout=60)
+        t_fail = web1.check_at("systemctl", "stop", "nginx", timeout=60)
         t_only = drill.wait_good(t_fail, 40, detect_bound + 30,
                                  "40 good responses in a row (2 s), all from %s" % other, page=PAGES[other])
         wait_for(lambda: not serving(plane, lb1, REAL_SERVERS[failing]), 10,

@@ -66,6 +66,14 @@ class Host(object):
             self.name, " ".join(str(a) for a in argv), result.returncode, result.stderr.strip())
         return result.stdout
 
+    def check_at(self, *argv, **kwargs):
+        """Run argv like check(); returns when it started on the controller's timeline: the host's
+        own clock, read right before the command, less the host's offset. The time to reach the
+        host (an SSH command to an emulated guest takes up to a second) is not counted in what
+        a drill then measures from this moment."""
+        out = self.check("sh", "-c", 'date +%s.%N; exec "$@"', "sh", *argv, **kwargs)
+        return float(out.split("\n", 1)[0].strip()) - self.clock_offset()
+
     def sysctl(self, key):
         return self.check("sysctl", "-n", key).strip()
 
