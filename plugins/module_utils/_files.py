@@ -105,3 +105,17 @@ def prune_backups(path, keep):
         if stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) != BACKUP_MODE:
             os.chmod(kept, BACKUP_MODE)
     return gone
+
+
+def replace_or_remove(path, text, mode):
+    """A file a module owns as a whole: ``text`` written atomically with ``mode``, or the file
+    removed when ``text`` is None."""
+    if text is None:
+        os.unlink(path)
+    else:
+        write_atomic(path, text, mode)
+
+
+def text_diff(path, before, after):
+    """Ansible's diff of one file (None for an absent file)."""
+    return dict(before_header=path, after_header=path, before=before or "", after=after or "")

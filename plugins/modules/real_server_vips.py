@@ -95,11 +95,9 @@ unit_changed:
   type: bool
 '''
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lbha.cluster.plugins.module_utils._files import read_text, write_atomic
+from ansible_collections.lbha.cluster.plugins.module_utils._files import read_text, replace_or_remove, text_diff
 from ansible_collections.lbha.cluster.plugins.module_utils.realserver import (
     VipError, ip_argv, parse_live, parse_record, plan, render_unit, vip_list)
 
@@ -133,17 +131,13 @@ def main():
     result = dict(changed=bool(steps["add"] or steps["remove"] or unit_changed), vips=steps["vips"],
                   added=[v["address"] for v in steps["add"]], removed=steps["remove"], unit_changed=unit_changed)
     if module._diff and unit_changed:
-        result["diff"] = dict(before_header=p["unit_path"], after_header=p["unit_path"],
-                              before=old_unit or "", after=unit or "")
+        result["diff"] = text_diff(p["unit_path"], old_unit, unit)
     if module.check_mode:
         module.exit_json(**result)
 
     # the unit first: a reboot halfway restores the new list
     if unit_changed:
-        if unit is None:
-            os.unlink(p["unit_path"])
-        else:
-            write_atomic(p["unit_path"], unit, 0o644)
+        replace_or_remove(p["unit_path"], unit, 0o644)
     for address in steps["remove"]:
         vip = dict(address=address, label=None, version=6 if ":" in address else 4)
         module.run_command(ip_argv(ip, "del", vip, p["interface"]), check_rc=True)

@@ -74,11 +74,9 @@ file_changed:
   type: bool
 '''
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lbha.cluster.plugins.module_utils._files import read_text, write_atomic
+from ansible_collections.lbha.cluster.plugins.module_utils._files import read_text, replace_or_remove, text_diff
 from ansible_collections.lbha.cluster.plugins.module_utils.sysctl import (
     SysctlError, live, merge, normalise, render, to_set, write_live)
 
@@ -113,14 +111,11 @@ def main():
     file_changed = new != old
     result = dict(changed=bool(keys or file_changed), set=keys, file_changed=file_changed)
     if module._diff and file_changed:
-        result["diff"] = dict(before_header=p["file"], after_header=p["file"], before=old or "", after=new or "")
+        result["diff"] = text_diff(p["file"], old, new)
     if module.check_mode:
         module.exit_json(**result)
     if file_changed:
-        if new is None:
-            os.unlink(p["file"])
-        else:
-            write_atomic(p["file"], new, 0o644)
+        replace_or_remove(p["file"], new, 0o644)
     try:
         write_live(keys, settings)
     except (IOError, OSError) as exc:
