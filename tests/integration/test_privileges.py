@@ -4,10 +4,10 @@
 
 The notify hook runs as root when keepalived's unit records STOP after keepalived is gone
 (``ExecStopPost=notify --stop-all``). The state directory belongs to keepalived's script user,
-who can replace any file in it with a symlink at any moment. These tests play that user: a
-``mktemp`` on PATH creates the temporary file and at once swaps it for a symlink to a root-owned
-file (the race won every time), and symlinks are planted under the state files' names. The
-root-owned file must come out untouched.
+who can replace any file in it with a symlink at any moment. These tests play that user: an
+``mv`` on PATH moves the state file in place and at once swaps the order file the hook writes
+next for a symlink to a root-owned file (the race won every time), and symlinks are planted
+under the state files' names. The root-owned file must come out untouched.
 """
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
@@ -28,14 +28,17 @@ pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("setpriv"),
     reason="needs root (to play root and an unprivileged user) and setpriv (util-linux)")
 
-FAKE_MKTEMP = r'''#!/bin/sh
-# mktemp DIR/.NAME.XXXXXX as the script user would race it: create, then swap for a symlink.
-template="$1"
-name=$(printf '%%s' "$template" | sed "s/XXXXXX$/race$$/")
-: > "$name"
+FAKE_MV = r'''#!/bin/sh
+# mv TEMP DIR/NAME.state as the script user would race it: the move happens, and at once the
+# order file the hook writes next is swapped for a symlink to a root-only file.
 id -u > "%(marker)s"
-rm -f "$name" && ln -s "%(victim)s" "$name"
-printf '%%s\n' "$name"
+real=/bin/mv
+[ -x /usr/bin/mv ] && real=/usr/bin/mv
+"$real" "$@" || exit
+for target; do :; done
+base=$(basename "$target" .state)
+order="$(dirname "$target")/.$base.order"
+rm -f "$order" && ln -s "%(victim)s" "$order"
 '''
 
 
@@ -60,10 +63,10 @@ def world():
     os.mkdir(fakebin)
     marker = os.path.join(base, "marker")
     open(marker, "w").close()
-    os.chmod(marker, 0o666)    # the fake mktemp (run as whoever runs the hook) writes its uid here
-    with open(os.path.join(fakebin, "mktemp"), "w") as fh:
-        fh.write(FAKE_MKTEMP % {"marker": marker, "victim": victim})
-    os.chmod(os.path.join(fakebin, "mktemp"), 0o755)
+    os.chmod(marker, 0o666)    # the fake mv (run as whoever runs the hook) writes its uid here
+    with open(os.path.join(fakebin, "mv"), "w") as fh:
+        fh.write(FAKE_MV % {"marker": marker, "victim": victim})
+    os.chmod(os.path.join(fakebin, "mv"), 0o755)
     world = dict(base=base, hook=hook, victim=victim, state=state, fakebin=fakebin, marker=marker, user=user)
     yield world
     shutil.rmtree(base)
@@ -84,7 +87,7 @@ def victim_untouched(world):
     return content == "precious\n" and stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == 0
 
 
-def test_root_stop_all_does_not_follow_a_raced_temporary_file(world):
+def test_root_stop_all_does_not_follow_a_raced_order_file(world):
     # a state file as keepalived's notify (run as the script user) leaves it
     with open(os.path.join(world["state"], "VI_1.state"), "w") as fh:
         fh.write("MASTER\n")
@@ -93,7 +96,7 @@ def test_root_stop_all_does_not_follow_a_raced_temporary_file(world):
     with open(world["marker"]) as fh:
         ran_as = fh.read().strip()
     assert ran_as == str(world["user"].pw_uid), (
-        "the swapping mktemp did not run as the directory's owner (%r): the race was not played" % ran_as)
+        "the swapping mv did not run as the directory's owner (%r): the race was not played" % ran_as)
     assert victim_untouched(world), "root wrote through the symlink the script user planted"
 
 

@@ -237,3 +237,28 @@ def test_notify_logs_through_logger_when_present(tmp_path):
     path = "%s:%s" % (bindir, os.environ.get("PATH", "/usr/bin:/bin"))
     assert _notify(tmp_path, "INSTANCE", "VI_1", "MASTER", "100", path=path).returncode == 0
     assert log.read_text() == "-t lbha-notify -- INSTANCE VI_1 is MASTER (priority 100)\n"
+
+
+def test_notify_starts_few_programs_per_transition(tmp_path):
+    """Each program the hook starts delays the state file on a slow machine: a transition starts
+    only flock, mv and logger (plus id, and stat to check the directory when run as root)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    started = tmp_path / "started"
+    real_path = os.environ.get("PATH", "/usr/bin:/bin")
+    for tool in ("awk", "basename", "cat", "chmod", "cp", "date", "dirname", "expr", "flock", "id", "ln",
+                 "logger", "mkdir", "mktemp", "mv", "printf", "readlink", "rm", "sed", "setpriv", "stat",
+                 "tail", "touch", "tr"):
+        real = shutil.which(tool, path=real_path)
+        if real is None:
+            continue
+        wrapper = bindir / tool
+        wrapper.write_text('#!/bin/sh\necho %s >> "%s"\nexec "%s" "$@"\n' % (tool, started, real))
+        wrapper.chmod(0o755)
+    path = "%s:%s" % (bindir, real_path)
+    assert _notify(tmp_path, "INSTANCE", "VI_1", "BACKUP", "100", path=path).returncode == 0
+    started.write_text("")
+    assert _notify(tmp_path, "INSTANCE", "VI_1", "MASTER", "100", path=path).returncode == 0
+    assert (tmp_path / "vrrp" / status.state_file_name("VI_1")).read_text() == "MASTER\n"
+    expected = ["id"] + (["stat"] if os.geteuid() == 0 else []) + ["flock", "mv", "logger"]
+    assert started.read_text().split() == [t for t in expected if shutil.which(t, path=real_path)]
