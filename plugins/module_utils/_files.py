@@ -31,13 +31,13 @@ def read_text(path):
 
 
 def temp_file(directory, text, prefix):
-    """A new 0600 file in ``directory`` holding ``text``; returns its path."""
+    """A new 0600 file in ``directory`` holding ``text`` (str, or bytes as they are); returns its path."""
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
     fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8"))
+            fh.write(text if isinstance(text, bytes) else text.encode("utf-8"))
             fh.flush()
             os.fsync(fh.fileno())
     except BaseException:

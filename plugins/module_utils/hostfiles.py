@@ -197,9 +197,7 @@ def apply(steps, run_validate):
             if not os.path.isdir(directory):
                 # its directory is created by an entry of this list (or refused below)
                 directory = _nearest_existing(directory)
-            tmp = temp_file(directory, "", "." + os.path.basename(entry["path"]) + ".")
-            with open(tmp, "wb") as fh:
-                fh.write(entry["data"])
+            tmp = temp_file(directory, entry["data"], "." + os.path.basename(entry["path"]) + ".")
             staged.append((step, tmp))
             if entry["validate"]:
                 rc, output = run_validate(entry["validate"].replace("%s", tmp))

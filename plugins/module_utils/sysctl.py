@@ -90,12 +90,12 @@ def live(settings, root=None):
 
 
 def to_set(settings, have, allow_missing=False):
-    """The keys whose live value differs; a key the kernel lacks is an error (or, with
-    ``allow_missing``, one to set)."""
+    """(keys whose live value differs, keys the kernel lacks); a key the kernel lacks is an error,
+    or, with ``allow_missing``, one to set."""
     missing = sorted(k for k in settings if have.get(k) is None)
     if missing and not allow_missing:
         raise SysctlError("the kernel has no %s" % ", ".join(missing))
-    return sorted(k for k in settings if have[k] != settings[k])
+    return sorted(k for k in settings if have.get(k) != settings[k]), missing
 
 
 def write_live(keys, settings, root=None):

@@ -97,6 +97,7 @@ unit_changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.lbha.cluster.plugins.module_utils._commands import run_or_fail
 from ansible_collections.lbha.cluster.plugins.module_utils._files import read_text, replace_or_remove, text_diff
 from ansible_collections.lbha.cluster.plugins.module_utils.realserver import (
     VipError, ip_argv, parse_live, parse_record, plan, render_unit, vip_list)
@@ -118,9 +119,7 @@ def main():
     except VipError as exc:
         module.fail_json(msg=str(exc))
     ip = module.get_bin_path("ip", required=True, opt_dirs=["/sbin", "/usr/sbin"])
-    rc, out, err = module.run_command([ip, "-j", "addr", "show", "dev", p["interface"]])
-    if rc != 0:
-        module.fail_json(msg="ip -j addr show dev %s failed: %s" % (p["interface"], (err or out).strip()))
+    out = run_or_fail(module, [ip, "-j", "addr", "show", "dev", p["interface"]])
     old_unit = read_text(p["unit_path"])
     try:
         steps = plan(wanted, parse_live(out, p["interface"]), parse_record(old_unit), p["interface"])
@@ -140,9 +139,9 @@ def main():
         replace_or_remove(p["unit_path"], unit, 0o644)
     for address in steps["remove"]:
         vip = dict(address=address, label=None, version=6 if ":" in address else 4)
-        module.run_command(ip_argv(ip, "del", vip, p["interface"]), check_rc=True)
+        run_or_fail(module, ip_argv(ip, "del", vip, p["interface"]), **result)
     for vip in steps["add"]:
-        module.run_command(ip_argv(ip, "add", vip, p["interface"]), check_rc=True)
+        run_or_fail(module, ip_argv(ip, "add", vip, p["interface"]), **result)
     module.exit_json(**result)
 
 

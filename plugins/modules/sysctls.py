@@ -94,13 +94,10 @@ def main():
     p = module.params
     try:
         settings = normalise(p["settings"])
-        have = live(settings)
-        if module.check_mode:
-            # a key of a kernel module this run would load (ip_vs) is not there in check mode
-            absent = sorted(k for k in settings if have[k] is None)
-            if absent:
-                module.warn("check mode: the kernel has no %s (yet); it would be set" % ", ".join(absent))
-        keys = to_set(settings, have, allow_missing=module.check_mode) if settings else []
+        # in check mode, a key of a kernel module this run would load (ip_vs) is not there yet
+        keys, absent = to_set(settings, live(settings), allow_missing=module.check_mode)
+        if absent:
+            module.warn("check mode: the kernel has no %s (yet); it would be set" % ", ".join(absent))
     except SysctlError as exc:
         module.fail_json(msg=str(exc))
     old = read_text(p["file"])

@@ -27,6 +27,9 @@ v6 = args[0] == "-6"
 args = args[1:] if v6 else args
 address = args[2].split("/")[0]
 if args[1] == "add":
+    if address == "1.1.1.99":
+        sys.stderr.write("RTNETLINK answers: Operation not permitted\n")
+        sys.exit(2)
     if any(a == address for a, _l in addrs):
         sys.exit(2)
     addrs.append([address, args[args.index("label") + 1] if "label" in args else None])
@@ -110,3 +113,11 @@ def test_a_bad_vip_changes_nothing(host):
     result, failed = host.run(["1.1.1.111", "fe80::1%eth0"])
     assert failed and "vips[1]" in result["msg"]
     assert host.addresses() == {} and not host.unit.exists()
+
+
+def test_a_failing_ip_says_which_command_and_why(host):
+    result, failed = host.run(["1.1.1.99"])
+    assert failed
+    assert result["msg"] == "addr add 1.1.1.99/32 dev lo label lo:1 failed: RTNETLINK answers: Operation not permitted"
+    # the unit was written first, so a reboot retries what failed; the result says what it holds
+    assert result["vips"] == [{"address": "1.1.1.99", "label": "lo:1", "version": 4}] and result["unit_changed"]
