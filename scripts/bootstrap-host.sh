@@ -8,6 +8,7 @@
 #
 # Environment:
 #   LBHA_SKIP_IMAGES=1        do not build the test images
+#   LBHA_IMAGE_SUITES         the Debian releases of the test images (default: bookworm trixie)
 #   LBHA_DOCKERD_TIMEOUT=60   seconds to wait for a freshly started Docker daemon
 #   LBHA_HOST_ROOT            prefix of every host path the script reads or writes (default: /);
 #                             tests point it at a tree of stubs to prove the cold path
@@ -18,6 +19,7 @@ ROOT=${LBHA_HOST_ROOT:-}
 DOCKER=$ROOT/usr/bin/docker       # from docker.io; /usr/local/bin/docker may be a bare client
 DOCKERD_LOG=$ROOT/var/log/lbha-dockerd.log
 DOCKERD_TIMEOUT=${LBHA_DOCKERD_TIMEOUT:-60}
+LBHA_IMAGE_SUITES=${LBHA_IMAGE_SUITES:-bookworm trixie}
 
 # What the host itself needs: the engine and image build, the tools the tests call on the host
 # (iptables for the DOCKER-USER rule, nft/ipvsadm/keepalived for the integration tests, shellcheck
@@ -91,7 +93,10 @@ start_engine() {
 # 3. Test images (skipped inside the build script when the recipe has not changed).
 build_images() {
   [ "${LBHA_SKIP_IMAGES:-0}" = 1 ] && { log "LBHA_SKIP_IMAGES=1: test images not built"; return 0; }
-  DOCKER=$DOCKER "$HERE/build-images.sh"
+  local suite
+  for suite in $LBHA_IMAGE_SUITES; do
+    DOCKER=$DOCKER "$HERE/build-images.sh" "$suite"
+  done
 }
 
 main() {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the test image lbha/debian:bookworm-systemd without any container registry.
+# Build the test image lbha/debian:SUITE-systemd (bookworm: Debian 12, trixie: Debian 13) without
+# any container registry.
 #
 # The root filesystem comes from debootstrap (the Debian mirror of /etc/apt), is imported with
 # `docker import`, and a local `docker build` (FROM the imported image, nothing is pulled) adds
@@ -10,15 +11,16 @@
 # network and cannot reach a mirror.
 #
 # Environment:
-#   LBHA_IMAGE      image tag                 (default lbha/debian:bookworm-systemd)
-#   LBHA_MIRROR     Debian mirror URI         (default: the bookworm URI from /etc/apt)
-#   LBHA_SUITE      Debian suite              (default bookworm)
+#   LBHA_SUITE      Debian suite              (default bookworm; or the first argument)
+#   LBHA_IMAGE      image tag                 (default lbha/debian:SUITE-systemd)
+#   LBHA_MIRROR     Debian mirror URI         (default: the suite's URI from /etc/apt, else the
+#                                              host's Debian archive: every release is in it)
 #   LBHA_FORCE=1    rebuild even when an image with the same recipe exists
 #   DOCKER          docker client             (default /usr/bin/docker)
 set -euo pipefail
 
-IMAGE=${LBHA_IMAGE:-lbha/debian:bookworm-systemd}
-SUITE=${LBHA_SUITE:-bookworm}
+SUITE=${1:-${LBHA_SUITE:-bookworm}}
+IMAGE=${LBHA_IMAGE:-lbha/debian:$SUITE-systemd}
 DOCKER=${DOCKER:-/usr/bin/docker}
 LABEL_KEY=org.lbha.image.recipe
 
@@ -82,7 +84,21 @@ mirror_from_apt() {
   return 1
 }
 
-MIRROR=${LBHA_MIRROR:-$(mirror_from_apt || true)}
+# Every Debian release is in the same archive: a suite the host's sources do not name (Debian 13
+# on a Debian 12 host) comes from the host's archive.
+host_archive() {
+  local f uri
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -r "$f" ] || continue
+    uri=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' "$f")
+    [ -n "$uri" ] && { echo "$uri"; return 0; }
+  done
+  [ -r /etc/apt/sources.list ] || return 1
+  uri=$(awk '$1 == "deb" && $2 !~ /^\[/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list)
+  [ -n "$uri" ] && echo "$uri"
+}
+
+MIRROR=${LBHA_MIRROR:-$(mirror_from_apt || host_archive || true)}
 [ -n "$MIRROR" ] || die "no Debian mirror for '$SUITE' found in /etc/apt (set LBHA_MIRROR)"
 
 WORK=$(mktemp -d /var/tmp/lbha-image.XXXXXX)
@@ -115,6 +131,31 @@ for unit in "${DISABLED_UNITS[@]}"; do
     die "$unit is still enabled in the image"
   fi
 done
+# A container without CAP_SYS_ADMIN cannot give a service that runs as another user seccomp
+# filters: systemd 257 (Debian 13) then fails polkitd at step USER, and firewalld 2.x, which asks
+# polkit about every D-Bus call, hangs until it times out. The test image alone drops those
+# filters from polkit's unit; on a real host (and the QEMU guests) polkit keeps its sandbox.
+if [ -f "$WORK/rootfs/usr/lib/systemd/system/polkit.service" ]; then
+  mkdir -p "$WORK/rootfs/etc/systemd/system/polkit.service.d"
+  cat > "$WORK/rootfs/etc/systemd/system/polkit.service.d/lbha-container.conf" <<'DROPIN'
+# lbha test image: no seccomp-based sandboxing (needs CAP_SYS_ADMIN in a container)
+[Service]
+SystemCallFilter=
+SystemCallArchitectures=
+RestrictAddressFamilies=
+MemoryDenyWriteExecute=no
+RestrictNamespaces=no
+LockPersonality=no
+RestrictRealtime=no
+RestrictSUIDSGID=no
+ProtectClock=no
+ProtectHostname=no
+ProtectKernelLogs=no
+ProtectKernelModules=no
+ProtectKernelTunables=no
+PrivateDevices=no
+DROPIN
+fi
 chroot "$WORK/rootfs" apt-get clean
 rm -rf "$WORK/rootfs/var/lib/apt/lists/"* "$WORK/rootfs/var/log/"*.log
 : > "$WORK/rootfs/etc/machine-id"   # systemd gives every container its own id

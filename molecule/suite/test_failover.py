@@ -32,7 +32,7 @@ ARP_SLACK = 1.0             # gratuitous ARP reaching the client after the VIP m
 HANDOVER_OVERLAP = 0.5      # a clean handover: sampling imprecision only (2 samples + jitter)
 STALE_VIP_BOUND = 10.0      # SIGKILL: the dead master's VIP must be gone within this (s)
 STARTUP = 5.0               # keepalived started until it runs its first election (s)
-NOTIFY_BOUND = 2.0          # the VIP on a director until its notify hook has recorded the state (s)
+NOTIFY_BOUND = DRIVER.notify_time    # the VIP on a director until its notify hook has recorded the state (s)
 MAIL_BOUND = 40.0           # a transition until its e-mail is in the client's mailbox (s)
 
 

@@ -241,7 +241,7 @@ def test_notify_logs_through_logger_when_present(tmp_path):
 
 def test_notify_starts_few_programs_per_transition(tmp_path):
     """Each program the hook starts delays the state file on a slow machine: a transition starts
-    only flock, mv and logger (plus id, and stat to check the directory when run as root)."""
+    only flock and mv, then logger (and stat, to check the directory, when run as root)."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
     started = tmp_path / "started"
@@ -260,5 +260,5 @@ def test_notify_starts_few_programs_per_transition(tmp_path):
     started.write_text("")
     assert _notify(tmp_path, "INSTANCE", "VI_1", "MASTER", "100", path=path).returncode == 0
     assert (tmp_path / "vrrp" / status.state_file_name("VI_1")).read_text() == "MASTER\n"
-    expected = ["id"] + (["stat"] if os.geteuid() == 0 else []) + ["flock", "mv", "logger"]
+    expected = (["stat"] if os.geteuid() == 0 else []) + ["flock", "mv", "logger"]
     assert started.read_text().split() == [t for t in expected if shutil.which(t, path=real_path)]
