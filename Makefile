@@ -133,8 +133,12 @@ demo: host venv collection
 demo-down: venv collection
 	molecule destroy -s default
 
+## Every benchmark (results under benchmarks/results/), then the pictures drawn from them.
 bench: host venv collection
-	@for b in benchmarks/*.py; do echo "=== $$b"; $(VENV)/bin/python $$b; done
+	$(VENV)/bin/pip install -q -r benchmarks/requirements.txt
+	@for b in benchmarks/*.py; do case $$b in */suite.py|*/plots.py) continue;; esac; \
+	  echo "=== $$b"; $(VENV)/bin/python $$b || exit 1; done
+	$(VENV)/bin/python benchmarks/plots.py
 
 clean:
 	rm -rf build .cache/collections
