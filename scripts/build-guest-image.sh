@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Build the QEMU guest image of the molecule `ipvs` scenario: a stock Debian 12 kernel (which has
+# Build the QEMU guest image of the molecule `ipvs` scenario: a stock Debian kernel (which has
 # IPVS, unlike some CI kernels) booted under QEMU, with a rootfs that already holds everything the
-# collection's roles install on a director and on a real server.
+# collection's roles install on a director and on a real server. Debian 12 by default;
+# LBHA_GUEST_SUITE=trixie builds Debian 13 with its own kernel (6.12, zstd-compressed image,
+# xz-compressed modules under /usr/lib/modules).
 #
 # Output, in $LBHA_GUEST_CACHE/<recipe hash>/ (the directory is printed as the last line of stdout):
 #   vmlinux          the kernel, decompressed: QEMU boots it through its PVH entry point, which
@@ -9,7 +11,7 @@
 #   initrd.gz        busybox + the virtio/ext4 modules; mounts /dev/vda and switches to systemd
 #   base.qcow2       ext4 rootfs (debootstrap minbase + packages); guests boot copy-on-write
 #                    overlays of it, so one image serves every guest
-#   kernel-release   the kernel's release string (6.1.0-NN-amd64)
+#   kernel-release   the kernel's release string (6.1.0-NN-amd64 on Debian 12)
 #   manifest.json    what was built, from which packages, and how long it took
 #
 # The hash covers this file and the settings below, so an unchanged recipe is a cache hit and the
@@ -107,7 +109,7 @@ declare -A TOOL_PACKAGE=(
   [qemu-system-x86_64]=qemu-system-x86 [qemu-img]=qemu-utils [debootstrap]=debootstrap
   [mkfs.ext4]=e2fsprogs [cpio]=cpio [python3]=python3 [flock]=util-linux [nc]=netcat-openbsd
   [ssh]=openssh-client [ssh-keygen]=openssh-client [curl]=curl [ip]=iproute2
-  [arping]=iputils-arping
+  [arping]=iputils-arping [zstd]=zstd [xz]=xz-utils
 )
 missing=()
 for tool in "${!TOOL_PACKAGE[@]}"; do
@@ -142,35 +144,70 @@ rm -rf "$WORK"
 mkdir -p "$WORK"
 cd "$WORK"
 
-# 2. Kernel: the .deb, unpacked; vmlinuz decompressed to vmlinux for PVH boot.
-KPKG=${LBHA_GUEST_KERNEL:-$(apt-cache depends linux-image-amd64 2>/dev/null \
-  | awk '/Depends: linux-image-[0-9]/{print $2; exit}')}
-if [ -z "$KPKG" ]; then
-  apt-get update -q >/dev/null || die "apt-get update failed"
-  KPKG=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-fi
-[ -n "$KPKG" ] || die "cannot resolve the kernel package behind linux-image-amd64"
-KREL=${KPKG#linux-image-}
-log "kernel $KPKG"
-mkdir -p kdeb kernel
-chmod 0777 kdeb    # apt-get download drops to the _apt user
-(cd kdeb && apt-get download -q "$KPKG" >/dev/null) || die "apt-get download $KPKG failed"
-dpkg-deb -x kdeb/*.deb kernel
-KVERSION=$(dpkg-deb -f kdeb/*.deb Version)
-python3 - "kernel/boot/vmlinuz-$KREL" vmlinux <<'EOF'
-import lzma, sys
+# 2. Kernel: the .deb of the suite's linux-image-amd64, unpacked; vmlinuz decompressed to vmlinux
+# for PVH boot. The host's apt knows its own release: a guest of another release (Debian 13 on a
+# Debian 12 host) gets its kernel through the new root filesystem's apt, after debootstrap.
+# shellcheck source=/dev/null
+HOST_SUITE=$(. /etc/os-release 2>/dev/null && printf '%s' "${VERSION_CODENAME:-}")
+resolve_kernel() {  # resolve_kernel [ROOT]: the kernel package behind linux-image-amd64
+  if [ -n "${1:-}" ]; then
+    chroot "$1" apt-cache depends linux-image-amd64 2>/dev/null
+  else
+    apt-cache depends linux-image-amd64 2>/dev/null
+  fi | awk '/Depends: linux-image-[0-9]/{print $2; exit}'
+}
+fetch_kernel() {  # fetch_kernel [ROOT]: from the host's apt, or from ROOT's
+  local root=${1:-}
+  KPKG=${LBHA_GUEST_KERNEL:-$(resolve_kernel "$root")}
+  if [ -z "$KPKG" ]; then
+    if [ -n "$root" ]; then chroot "$root" apt-get update -q >/dev/null; else apt-get update -q >/dev/null; fi \
+      || die "apt-get update failed"
+    KPKG=$(resolve_kernel "$root")
+  fi
+  [ -n "$KPKG" ] || die "cannot resolve the kernel package behind linux-image-amd64"
+  KREL=${KPKG#linux-image-}
+  log "kernel $KPKG"
+  mkdir -p kdeb kernel
+  chmod 0777 kdeb    # apt-get download drops to the _apt user
+  if [ -n "$root" ]; then
+    mkdir -p "$root/tmp/kdeb" && chmod 0777 "$root/tmp/kdeb"
+    chroot "$root" sh -c "cd /tmp/kdeb && apt-get download -q '$KPKG'" >/dev/null \
+      || die "apt-get download $KPKG failed (in the $SUITE root)"
+    mv "$root"/tmp/kdeb/*.deb kdeb/
+    rm -rf "$root/tmp/kdeb" "$root"/var/lib/apt/lists/*_dists_*
+  else
+    (cd kdeb && apt-get download -q "$KPKG" >/dev/null) || die "apt-get download $KPKG failed"
+  fi
+  dpkg-deb -x kdeb/*.deb kernel
+  # Debian 13's kernel ships its modules under /usr/lib/modules (merged /usr)
+  if [ ! -d kernel/lib/modules ] && [ -d kernel/usr/lib/modules ]; then
+    mkdir -p kernel/lib && mv kernel/usr/lib/modules kernel/lib/modules
+  fi
+  KVERSION=$(dpkg-deb -f kdeb/*.deb Version)
+  python3 - "kernel/boot/vmlinuz-$KREL" vmlinux <<'EOF'
+import lzma, subprocess, sys
 data = open(sys.argv[1], 'rb').read()
-pos = data.find(b'\xfd7zXZ\x00')            # Debian's x86 kernels are xz-compressed
-if pos < 0:
-    sys.exit('no xz stream in ' + sys.argv[1])
+xz, zstd = data.find(b'\xfd7zXZ\x00'), data.find(b'\x28\xb5\x2f\xfd')
+if xz >= 0:                                  # Debian 12's x86 kernels are xz-compressed
+    elf = lzma.LZMADecompressor().decompress(data[xz:])
+elif zstd >= 0:                              # Debian 13's zstd (the frame is followed by other data)
+    elf = subprocess.run(['zstd', '-dc'], input=data[zstd:], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, check=False).stdout
+else:
+    sys.exit('no xz or zstd stream in ' + sys.argv[1])
+if not elf.startswith(b'\x7fELF'):
+    sys.exit('the kernel in %s did not decompress to an ELF image' % sys.argv[1])
 with open(sys.argv[2], 'wb') as out:
-    out.write(lzma.LZMADecompressor().decompress(data[pos:]))
+    out.write(elf)
 EOF
+}
+if [ "$SUITE" = "$HOST_SUITE" ]; then fetch_kernel; fi
 
 # 3. Root filesystem.
 log "debootstrap $SUITE from $MIRROR (packages: $GUEST_PACKAGES)"
 debootstrap --variant=minbase --include="$GUEST_PACKAGES" "$SUITE" "$ROOTFS" "$MIRROR" \
   >debootstrap.log 2>&1 || { tail -n 30 debootstrap.log >&2; die "debootstrap failed (log: $WORK/debootstrap.log)"; }
+if [ "$SUITE" != "$HOST_SUITE" ]; then fetch_kernel "$ROOTFS"; fi
 
 # 4. Kernel modules: the closure of GUEST_MODULES, resolved inside the chroot (the host needs no kmod).
 log "kernel modules"
@@ -282,13 +319,21 @@ rm -rf "$G"/var/lib/apt/lists/* "$G"/usr/share/doc/* "$G"/usr/share/man/* "$G"/u
 log "initrd"
 mkdir -p initrd/{bin,proc,dev,newroot,modules}
 cp /bin/busybox initrd/bin/
-xargs -a initrd-modules.txt -I{} cp kernel/{} initrd/modules/
+# busybox's insmod takes plain .ko files: Debian 13 ships its modules xz-compressed
+while read -r mod; do
+  base=${mod##*/}
+  case $base in
+    *.ko.xz) xz -dc "kernel/$mod" >"initrd/modules/${base%.xz}" ;;
+    *.ko.zst) zstd -qdc "kernel/$mod" >"initrd/modules/${base%.zst}" ;;
+    *) cp "kernel/$mod" initrd/modules/ ;;
+  esac
+done <initrd-modules.txt
 # shellcheck disable=SC2016  # the initrd's shell expands these, not this one
 {
   echo '#!/bin/busybox sh'
   echo '/bin/busybox mount -t proc proc /proc'
   echo '/bin/busybox mount -t devtmpfs dev /dev'
-  echo "for m in $(xargs -n1 basename <initrd-modules.txt | sed 's/\.ko$//' | xargs); do"
+  echo "for m in $(xargs -n1 basename <initrd-modules.txt | sed 's/\.ko\(\.xz\|\.zst\)\{0,1\}$//' | xargs); do"
   echo '  /bin/busybox insmod /modules/$m.ko 2>/dev/null'
   echo 'done'
   echo 'for i in $(/bin/busybox seq 100); do [ -b /dev/vda ] && break; /bin/busybox sleep 0.1; done'

@@ -456,7 +456,8 @@ def cmd_down(state_dir):
         if qemu_pid_alive(pid, state_dir):
             log("killing qemu pid %d" % pid)
             os.kill(pid, signal.SIGKILL)
-    if smtp and pid_alive(smtp["pid"], "ip", smtp["maildir"]):
+    # `ip netns exec` execs the receiver: the pid runs python3 by the time it is stopped
+    if smtp and any(pid_alive(smtp["pid"], program, smtp["maildir"]) for program in ("ip", "python3")):
         log("stopping the SMTP receiver (pid %d)" % smtp["pid"])
         os.kill(smtp["pid"], signal.SIGTERM)
     deadline = time.time() + 10
