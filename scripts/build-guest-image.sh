@@ -149,19 +149,19 @@ cd "$WORK"
 # Debian 12 host) gets its kernel through the new root filesystem's apt, after debootstrap.
 # shellcheck source=/dev/null
 HOST_SUITE=$(. /etc/os-release 2>/dev/null && printf '%s' "${VERSION_CODENAME:-}")
-resolve_kernel() {  # resolve_kernel [ROOT]: the kernel package behind linux-image-amd64
-  if [ -n "${1:-}" ]; then
-    chroot "$1" apt-cache depends linux-image-amd64 2>/dev/null
-  else
-    apt-cache depends linux-image-amd64 2>/dev/null
-  fi | awk '/Depends: linux-image-[0-9]/{print $2; exit}'
+in_root() {  # in_root ROOT COMMAND...: COMMAND in the chroot ROOT, or on the host when ROOT is empty
+  local root=$1
+  shift
+  if [ -n "$root" ]; then chroot "$root" "$@"; else "$@"; fi
+}
+resolve_kernel() {  # resolve_kernel ROOT: the kernel package behind linux-image-amd64
+  in_root "$1" apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}'
 }
 fetch_kernel() {  # fetch_kernel [ROOT]: from the host's apt, or from ROOT's
   local root=${1:-}
   KPKG=${LBHA_GUEST_KERNEL:-$(resolve_kernel "$root")}
   if [ -z "$KPKG" ]; then
-    if [ -n "$root" ]; then chroot "$root" apt-get update -q >/dev/null; else apt-get update -q >/dev/null; fi \
-      || die "apt-get update failed"
+    in_root "$root" apt-get update -q >/dev/null || die "apt-get update failed"
     KPKG=$(resolve_kernel "$root")
   fi
   [ -n "$KPKG" ] || die "cannot resolve the kernel package behind linux-image-amd64"
