@@ -13,6 +13,7 @@ In the comments, lb1 is the scenario's MASTER and lb2 its BACKUP.
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import re
 import time
 
 import pytest
@@ -34,6 +35,7 @@ STALE_VIP_BOUND = 10.0      # SIGKILL: the dead master's VIP must be gone within
 STARTUP = 5.0               # keepalived started until it runs its first election (s)
 NOTIFY_BOUND = DRIVER.notify_time    # the VIP on a director until its notify hook has recorded the state (s)
 MAIL_BOUND = 40.0           # a transition until its e-mail is in the client's mailbox (s)
+MAIL_QUIET = 15.0           # no mail asked for: the silence observed after the last transition (s)
 
 
 class Drill(object):
@@ -382,6 +384,7 @@ def test_real_server_failure_and_recovery(topology, steady_cluster, plane, failo
                     + check["connect_timeout"] + 2 * MARGIN)
     readd_bound = cluster.delay_loop + check["connect_timeout"] + 2 * MARGIN
     lb1 = topology[DIRECTOR_MASTER]
+    known_mails = {m["id"] for m in read_mails(topology[CLIENT])}
     drill = Drill(topology)
     try:
         drill.warm_up()
@@ -416,6 +419,40 @@ def test_real_server_failure_and_recovery(topology, steady_cluster, plane, failo
         removal_ms=_ms((last_failed if last_failed else t_fail) - t_fail),
         web2_only_after_ms=_ms(t_only - t_fail), readd_ms=_ms(t_web1 - t_recover),
         detect_bound_s=detect_bound, readd_bound_s=readd_bound))
+    _assert_real_server_mails(topology, cluster, failing, known_mails)
+
+
+def _sent_by(mail, director):
+    """Whether ``mail`` came from ``director``'s address (the receiver writes its peer as
+    ``1.1.1.1:PORT`` or ``('1.1.1.1', PORT)``)."""
+    return re.search(r"(?<![\w.:])%s(?![\w.])" % re.escape(DIRECTORS[director]), mail["peer"]) is not None
+
+
+def _assert_real_server_mails(topology, cluster, failing, known):
+    """Each director mails the failure and the recovery of ``failing`` with keepalived's subject
+    (ipvs plane: keepalived's checker; nftables plane: lbha-checker), or, when the inventory
+    asks for no such mail, none comes."""
+    client = topology[CLIENT]
+    service = "[%s]:tcp:%d" % (REAL_SERVERS[failing], cluster.service_port)
+    vs = "[%s]:tcp:%d" % (VIP, cluster.service_port)
+
+    def subject(director, event):
+        return "[%s] Realserver %s of virtual server %s - %s" % (cluster.router_ids[director], service, vs, event)
+
+    def missing():
+        mails = [m for m in read_mails(client) if m["id"] not in known]
+        wanted = [(d, e) for d in DIRECTORS for e in ("DOWN", "UP")]
+        return [(d, e) for d, e in wanted
+                if not [m for m in mails if m["subject"] == subject(d, e) and _sent_by(m, d)]]
+
+    if cluster.real_server_mails(failing):
+        wait_for(lambda: not missing(), MAIL_BOUND, "a DOWN and an UP e-mail about %s from each director" % failing)
+        return
+    deadline = time.time() + MAIL_QUIET
+    while time.time() < deadline:
+        about = [m["subject"] for m in read_mails(client) if m["id"] not in known and service in m["subject"]]
+        assert not about, "a mail about %s although the inventory asks for none: %s" % (failing, about)
+        time.sleep(1)
 
 
 # --- notification e-mail -------------------------------------------------------------------------

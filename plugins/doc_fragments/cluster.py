@@ -29,7 +29,7 @@ options:
   real_server_hosts:
     description:
       - Inventory-derived real servers - a mapping of inventory group name to a list of
-        C({name, address, weight, port, check, inhibit_on_failure}) - as returned by the
+        C({name, address, weight, port, check, inhibit_on_failure, smtp_alert}) - as returned by the
         C(lbha.cluster.real_server_hosts) filter.
       - A host's C(port) and C(check) are merged over its virtual server's.
     type: dict

@@ -134,7 +134,8 @@ def _group_names(cluster):
 def real_server_hosts(cluster, groups, hostvars):
     """``lbha_cluster | lbha.cluster.real_server_hosts(groups, hostvars)``.
 
-    Returns ``{group: [{name, address, weight?, port?, check?}]}`` for every group named by a
+    Returns ``{group: [{name, address, weight?, port?, check?, inhibit_on_failure?, smtp_alert?}]}``
+    for every group named by a
     virtual server's ``real_servers_group``. A group missing from the inventory yields an
     empty list; the model then says which virtual server has no real server.
     """
@@ -143,7 +144,7 @@ def real_server_hosts(cluster, groups, hostvars):
         members = []
         for host in groups.get(group, []) or []:
             entry = {"name": host, "address": host_address(hostvars, host, "lbha_real_server_address")}
-            for key in ("weight", "port", "check", "inhibit_on_failure"):
+            for key in ("weight", "port", "check", "inhibit_on_failure", "smtp_alert"):
                 value = _get(hostvars, host, "lbha_real_server_" + key, None)
                 if value is not None:
                     entry[key] = value

@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 
+from .alerts import Mailer, quorum_message, real_server_message
 from .health import LOG, RealServerCheck, VirtualServerHealth
 from .hostdoc import DEFAULT_PATH as DEFAULT_DOCUMENT
 from .hostdoc import HostDocumentError, is_drained, load, nft_document
@@ -48,6 +49,7 @@ HEARTBEAT_SECONDS = 2.0
 # A state or liveness file older than this: the checker no longer looks after the table
 # (status.py, plane-check and the model's track_script use it).
 STALE_SECONDS = 10
+MAIL_FLUSH_SECONDS = 2.0     # how long a stopping checker waits for mail still queued
 STATE_MODE = 0o640            # last_error may name a MISC_CHECK command line
 LIVENESS_MODE = 0o644         # read by keepalived's script user; holds no command line
 
@@ -124,8 +126,9 @@ class Checker(object):
     """The daemon: health of every real server, the nftables table, the state file."""
 
     def __init__(self, plane, document_path=DEFAULT_DOCUMENT, state_path=DEFAULT_STATE,
-                 clock=time.time, probe_factory=make_probe):
+                 clock=time.time, probe_factory=make_probe, mailer=None):
         self.document_path = document_path
+        self.mailer = mailer if mailer is not None else Mailer()
         self.state_path = state_path
         self.drain = frozenset()
         self.plane = plane
@@ -208,6 +211,7 @@ class Checker(object):
             return
         with self.lock:
             vs = check.vs
+            mail = self.doc.get("mail")
             if event in ("down", "up"):
                 inhibit = bool(check.rs.get("inhibit_on_failure"))
                 if event == "down":
@@ -219,9 +223,13 @@ class Checker(object):
                 else:
                     LOG.info("%s service %s to VS %s", "Enabling" if inhibit else "Adding",
                              check.name, check.vs_name)
+                if mail and check.rs.get("mail"):
+                    self.mailer.submit(mail, *real_server_message(
+                        mail, vs, check.rs, event == "up", check.check["type"] if check.check else "CHECK",
+                        check.last_error))
             for vsh in self.vss:
-                if vsh.key == vs_key(vs):
-                    vsh.update_quorum()
+                if vsh.key == vs_key(vs) and vsh.update_quorum() and mail and vs.get("mail"):
+                    self.mailer.submit(mail, *quorum_message(mail, vs, vsh.quorum_up, vsh.alive_weight()))
             self.dirty = True
         self.wake.set()
 
@@ -368,6 +376,7 @@ class Checker(object):
             self.wake.wait(RETRY_APPLY_SECONDS if pending else HEARTBEAT_SECONDS)
             self.wake.clear()
         self.stop_threads()
+        self.mailer.stop(wait=MAIL_FLUSH_SECONDS)
         try:
             self.write_state()
             # nobody looks after the table any more: keepalived's track_script fails at once

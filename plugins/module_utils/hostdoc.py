@@ -29,6 +29,7 @@ import ipaddress
 import json
 import re
 
+from .alerts import settings as mail_settings
 from .model import default_seed
 from .nft import MAX_BUCKETS
 
@@ -251,12 +252,14 @@ def render_model(doc):
 
 
 def nft_document(doc):
-    """What the nftables renderer (``nft.py``) and the checker take: settings + virtual servers."""
+    """What the nftables renderer (``nft.py``) and the checker take: settings, virtual servers and
+    the notification mail settings (``mail``, None when the model sends none)."""
     if doc["plane"] != "nftables":
         raise HostDocumentError("%s: plane is %s, not nftables" % (doc["paths"]["document"], doc["plane"]))
     out = dict(doc["nftables"])
     out["plane"] = "nftables"
     out["virtual_servers"] = copy.deepcopy(doc["model"]["virtual_servers"])
+    out["mail"] = mail_settings(doc["model"].get("global_defs") or {})
     return out
 
 

@@ -76,6 +76,12 @@ class _Writer(object):
         else:
             self.line("%s %s" % (key, _fmt(value)))
 
+    def flag(self, key, value):
+        """A true/false keyword written whenever it is set, false included (keepalived's
+        smtp_alert: unset means "inherit", which differs from false)."""
+        if value is not None:
+            self.line("%s %s" % (key, _fmt(bool(value))))
+
     def open(self, text):
         self.line(text + " {")
         self.depth += 1
@@ -104,6 +110,8 @@ def _global_defs(w, gd):
         w.line("smtp_server %s%s" % (gd["smtp_server"], " %d" % gd["smtp_port"] if gd.get("smtp_port") else ""))
     w.kv("smtp_helo_name", gd.get("smtp_helo_name"))
     w.kv("smtp_connect_timeout", gd.get("smtp_connect_timeout"))
+    for key in ("smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker"):
+        w.flag(key, gd.get(key))
     w.kv("router_id", gd.get("router_id"))
     w.kv("vrrp_strict", gd.get("vrrp_strict"))
     w.kv("vrrp_skip_check_adv_addr", gd.get("vrrp_skip_check_adv_addr"))
@@ -163,7 +171,7 @@ def _vrrp_instance(w, inst, notify_script, mask):
         w.block("track_interface", inst["track_interface"])
     if inst.get("track_script"):
         w.block("track_script", inst["track_script"])
-    w.kv("smtp_alert", inst.get("smtp_alert"))
+    w.flag("smtp_alert", inst.get("smtp_alert"))
     for key in ("garp_master_delay", "garp_master_repeat", "garp_master_refresh", "garp_master_refresh_repeat"):
         if inst.get(key) is not None:
             w.kv(key, inst[key])
@@ -178,7 +186,7 @@ def _vrrp_instance(w, inst, notify_script, mask):
 def _sync_group(w, g):
     w.open("vrrp_sync_group %s" % g["name"])
     w.block("group", g["group"])
-    w.kv("smtp_alert", g.get("smtp_alert"))
+    w.flag("smtp_alert", g.get("smtp_alert"))
     w.close()
 
 
@@ -228,6 +236,7 @@ def _virtual_server(w, vs):
     for key in ("alpha", "omega", "ha_suspend"):
         w.kv(key, vs.get(key))
     w.kv("virtualhost", vs.get("virtualhost"))
+    w.flag("smtp_alert", vs.get("smtp_alert"))
     if vs.get("sorry_server"):
         sorry = vs["sorry_server"]
         w.line("sorry_server %s" % _endpoint(sorry["address"], None if fwmark is not None else sorry["port"]))
@@ -238,6 +247,7 @@ def _virtual_server(w, vs):
         w.open("real_server %s" % _endpoint(rs["address"], None if fwmark is not None else rs["port"]))
         w.kv("weight", rs["weight"])
         w.kv("inhibit_on_failure", rs.get("inhibit_on_failure"))
+        w.flag("smtp_alert", rs.get("smtp_alert"))
         checks = rs.get("check")
         for check in checks if isinstance(checks, list) else [checks] if checks else []:
             _check(w, check)

@@ -58,7 +58,12 @@ GLOBAL_DEFS_KEYS = (
     "notification_email", "notification_email_from", "smtp_server", "smtp_port", "smtp_helo_name",
     "smtp_connect_timeout", "enable_script_security", "script_user", "vrrp_strict",
     "vrrp_skip_check_adv_addr", "vrrp_garp_interval", "vrrp_gna_interval", "lvs_sync_daemon",
+    "smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker",
 )
+# keepalived's global switches for notification mail: smtp_alert is the default of both
+# kinds, smtp_alert_vrrp (instances, sync groups) and smtp_alert_checker (virtual and real
+# servers) override it for their kind.
+SMTP_ALERT_KEYS = ("smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker")
 CLUSTER_KEYS = ("global_defs", "vrrp_scripts", "vrrp_sync_groups", "vrrp_instances", "virtual_servers", "ipvs")
 SYNC_DAEMON_KEYS = ("interface", "instance", "id", "maxlen", "port", "ttl", "group")
 IPVS_KEYS = ("sloppy_tcp", "sloppy_sctp", "conn_reuse_mode", "expire_nodest_conn")
@@ -77,11 +82,11 @@ VIP_KEYS = ("address", "dev", "label")
 VS_KEYS = (
     "address", "fwmark", "port", "protocol", "lb_algo", "lb_kind", "delay_loop", "persistence_timeout",
     "persistence_granularity", "netmask", "quorum", "hysteresis", "sorry_server", "alpha", "omega",
-    "ha_suspend", "virtualhost", "real_servers_group", "real_servers", "check",
+    "ha_suspend", "virtualhost", "real_servers_group", "real_servers", "check", "smtp_alert",
 )
 SORRY_KEYS = ("address", "port")
-RS_KEYS = ("address", "port", "weight", "inhibit_on_failure", "check", "name")
-RS_HOST_KEYS = ("name", "address", "port", "weight", "inhibit_on_failure", "check")
+RS_KEYS = ("address", "port", "weight", "inhibit_on_failure", "check", "name", "smtp_alert")
+RS_HOST_KEYS = ("name", "address", "port", "weight", "inhibit_on_failure", "check", "smtp_alert")
 HOST_KEYS = ("name", "address", "priority", "state", "router_id")
 NET_CHECK_KEYS = ("type", "connect_timeout", "retry", "nb_get_retry", "delay_before_retry",
                   "connect_port", "connect_ip")
@@ -536,7 +541,7 @@ def _global_defs(ctx, raw, script_user_override):
         "smtp_port": None, "smtp_helo_name": None, "smtp_connect_timeout": None,
         "enable_script_security": True, "script_user": DEFAULT_SCRIPT_USER, "vrrp_strict": False,
         "vrrp_skip_check_adv_addr": False, "vrrp_garp_interval": None, "vrrp_gna_interval": None,
-        "lvs_sync_daemon": None,
+        "lvs_sync_daemon": None, "smtp_alert": None, "smtp_alert_vrrp": None, "smtp_alert_checker": None,
     }
     if raw is None:
         raw = {}
@@ -570,6 +575,10 @@ def _global_defs(ctx, raw, script_user_override):
     out["vrrp_garp_interval"] = _opt(ctx, raw, "vrrp_garp_interval", path, _number, lo=0.000001, hi=1000)
     out["vrrp_gna_interval"] = _opt(ctx, raw, "vrrp_gna_interval", path, _number, lo=0.000001, hi=1000)
     out["lvs_sync_daemon"] = raw.get("lvs_sync_daemon")     # checked with the instances (_sync_daemon)
+    for key in SMTP_ALERT_KEYS:
+        out[key] = _opt(ctx, raw, key, path, _bool)
+        if out[key] and (not out["notification_email"] or out["smtp_server"] is None):
+            ctx.warn(path + "." + key, "needs notification_email and smtp_server to send anything")
     if out["smtp_port"] is not None and out["smtp_server"] is None and smtp is None:
         ctx.error(path + ".smtp_port", "is set but smtp_server is not")
     if out["notification_email"] and out["smtp_server"] is None:
@@ -741,7 +750,7 @@ def _sync_groups(ctx, raw, instances, scripts):
                               "ignores weighted scripts in a sync group (set the script's weight to 0 or "
                               "leave it out)" % (m, t, scripts[t]["weight"]))
         out.append({"name": name, "group": members,
-                    "smtp_alert": _opt(ctx, g, "smtp_alert", path, _bool, default=False)})
+                    "smtp_alert": _opt(ctx, g, "smtp_alert", path, _bool)})
     return out
 
 
@@ -906,7 +915,7 @@ def _instance(ctx, raw, idx, host, directors, gd, scripts, notify_script):
             ctx.error(tpath, "%s is listed twice" % t)
         else:
             out["track_script"].append(t)
-    out["smtp_alert"] = _opt(ctx, raw, "smtp_alert", path, _bool, default=False)
+    out["smtp_alert"] = _opt(ctx, raw, "smtp_alert", path, _bool)
     if out["smtp_alert"] and (not gd["notification_email"] or not gd["smtp_server"]):
         ctx.warn(path + ".smtp_alert", "needs global_defs.notification_email and smtp_server to send anything")
     out["garp_master_delay"] = _opt(ctx, raw, "garp_master_delay", path, _int, lo=0, hi=MAX_TIMER)
@@ -1188,6 +1197,7 @@ def _real_server(ctx, raw, path, vs, base_check, name=None, keys=RS_KEYS):
         "port": port,
         "weight": _opt(ctx, raw, "weight", path, _int, default=1, lo=0, hi=MAX_WEIGHT),
         "inhibit_on_failure": _opt(ctx, raw, "inhibit_on_failure", path, _bool, default=False),
+        "smtp_alert": _opt(ctx, raw, "smtp_alert", path, _bool),
         "name": rs_name,
         "check": _checks(ctx, base_check, raw.get("check"), path + ".check", port, vs["delay_loop"]),
     }
@@ -1303,6 +1313,7 @@ def _virtual_server(ctx, raw, idx, vip_index, real_server_hosts, dataplane, dire
     if fwmark is not None and out["ha_suspend"]:
         ctx.error(path + ".ha_suspend", "keepalived cannot suspend a fwmark service (it clears ha_suspend)")
     out["virtualhost"] = _opt(ctx, raw, "virtualhost", path, _str, pattern=_HOSTNAME_RE, what="a host name")
+    out["smtp_alert"] = _opt(ctx, raw, "smtp_alert", path, _bool)
 
     # the VIP this service lives on
     out["interface"] = None
@@ -1446,6 +1457,29 @@ def _virtual_server(ctx, raw, idx, vip_index, real_server_hosts, dataplane, dire
     return out
 
 
+def _resolve_alerts(ctx, gd, vss):
+    """Whether a virtual server mails its quorum changes and a real server its health changes
+    (``mail``), by keepalived's rule: the server's own smtp_alert, else global_defs
+    smtp_alert_checker, else smtp_alert, else off for a virtual server and ON for a real server
+    (keepalived keeps that default for compatibility); and mail goes out only when
+    notification_email and smtp_server are set. The nftables plane's checker mails by it."""
+    can_mail = bool(gd["notification_email"]) and gd["smtp_server"] is not None
+    default = gd["smtp_alert_checker"] if gd["smtp_alert_checker"] is not None else gd["smtp_alert"]
+    for i, vs in enumerate(vss):
+        explicit = [("virtual_servers[%d].smtp_alert" % i, vs.get("smtp_alert"))]
+        vs["mail"] = can_mail and bool(vs["smtp_alert"] if vs.get("smtp_alert") is not None else default)
+        for rs in vs["real_servers"]:
+            explicit.append(("virtual_servers[%d] real server %s" % (i, rs.get("name") or rs["address"]),
+                             rs.get("smtp_alert")))
+            own = rs.get("smtp_alert")
+            rs["mail"] = can_mail and bool(own if own is not None else (default if default is not None else True))
+        if not can_mail:
+            wanted = [where for where, value in explicit if value]
+            if wanted:
+                ctx.warn("lbha_cluster." + wanted[0], "smtp_alert needs global_defs.notification_email and "
+                         "smtp_server to send anything")
+
+
 def check_list(rs):
     """The checks of a normalised real server as a list (its ``check`` is a mapping, None, or a
     list of two or more)."""
@@ -1553,6 +1587,8 @@ def _normalize(cluster, host=None, directors=None, real_server_hosts=None, datap
             continue
         seen[key] = i
         vss.append(vs)
+
+    _resolve_alerts(ctx, gd, vss)
 
     if dataplane == "nftables" and plane_check:
         plane_check = _script(ctx, plane_check, "plane_check")

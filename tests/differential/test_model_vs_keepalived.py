@@ -196,6 +196,9 @@ def clusters(draw):
     for key in ("vrrp_garp_interval", "vrrp_gna_interval"):
         if draw(st.integers(0, 5)) == 2:
             gd[key] = draw(numbers(1 if clean() else 0, 1000, places=6))
+    for key in ("smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker"):
+        if draw(st.integers(0, 5)) == 2:
+            gd[key] = draw(BOOL)
 
     scripts = []
     for i in range(draw(st.integers(0, 2))):
@@ -341,6 +344,8 @@ def clusters(draw):
                 vs[key] = draw(BOOL)
         if draw(st.integers(0, 5)) == 2:
             vs["virtualhost"] = draw(field(HOSTNAME, adversarial(HOSTNAME)))
+        if draw(st.integers(0, 5)) == 2:
+            vs["smtp_alert"] = draw(BOOL)
         if draw(st.integers(0, 2)) == 1:
             vs["check"] = draw(checks(fwmark))
             if vs["check"] is False and clean():
@@ -359,6 +364,8 @@ def clusters(draw):
                                             edges=(0, 1, 2, 65535, 65536)))
             if draw(st.integers(0, 4)) == 2:
                 rs["inhibit_on_failure"] = draw(BOOL)
+            if draw(st.integers(0, 5)) == 2:
+                rs["smtp_alert"] = draw(BOOL)
             if draw(st.integers(0, 2)) == 1:
                 rs["check"] = draw(checks(fwmark))
                 if clean() and dataplane == "nftables" and isinstance(rs["check"], list):

@@ -91,6 +91,20 @@ class Scenario(object):
         self.vrrp_state_file = os.path.join(VRRP_STATE_DIR, "%s.state" % self.instance)
         self.firewalld = bool(self.var(self.master, "lbha_director_firewalld", True))
         self.plane = self._plane()
+        self.router_ids = dict((n, str(self.var(n, "lbha_director_router_id") or n)) for n in self.directors)
+        self.can_mail = bool(global_defs.get("notification_email")) and bool(global_defs.get("smtp_server"))
+        self.global_alerts = dict((k, global_defs.get(k)) for k in ("smtp_alert", "smtp_alert_checker"))
+
+    def real_server_mails(self, name):
+        """Whether the directors mail a real server's failure and recovery, by keepalived's rule
+        (its own smtp_alert, else global_defs smtp_alert_checker, else smtp_alert, else yes)."""
+        if not self.can_mail:
+            return False
+        for value in (self.var(name, "lbha_real_server_smtp_alert"), self.global_alerts["smtp_alert_checker"],
+                      self.global_alerts["smtp_alert"]):
+            if value is not None:
+                return bool(value)
+        return True
 
     def var(self, host, name, default=None):
         """A variable of a host as the inventory sets it (host_vars, then group_vars, then the role's default)."""

@@ -44,12 +44,17 @@ def test_seed_virtual_server_matches_internals_contract(seed):
         assert vs[key] == value, key
     assert vs["real_servers"] == [
         {"address": "1.1.1.3", "port": 80, "weight": 1, "inhibit_on_failure": False, "name": "web1",
+         "smtp_alert": None, "mail": True,
          "check": {"type": "TCP_CHECK", "connect_timeout": 1, "retry": 3, "delay_before_retry": 1,
                    "connect_port": 80, "connect_ip": None}},
         {"address": "1.1.1.4", "port": 80, "weight": 1, "inhibit_on_failure": False, "name": "web2",
+         "smtp_alert": None, "mail": True,
          "check": {"type": "TCP_CHECK", "connect_timeout": 3, "retry": 3, "delay_before_retry": 3,
                    "connect_port": 80, "connect_ip": None}},
     ]
+    # the seed sets notification mail and no smtp_alert: keepalived mails each real server's
+    # failure and recovery, and no quorum change
+    assert vs["smtp_alert"] is None and vs["mail"] is False
     json.dumps(vs)  # JSON-serialisable
 
 
