@@ -23,7 +23,9 @@ options:
       - All directors of the cluster, each C({name, address, priority, state, router_id}) as
         returned by the C(lbha.cluster.director_hosts) filter.
       - Used for the MASTER/BACKUP election checks, the derived state (the highest priority is
-        MASTER when no state is set) and unicast peers.
+        MASTER when no state is set) and unicast peers. A director's C(priority) and C(state)
+        are the defaults of every instance; an instance's own C(priority) and C(state) mappings
+        (director name to value) win over them.
     type: list
     elements: dict
   real_server_hosts:

@@ -75,7 +75,7 @@ GARP_KEYS = ("garp_master_delay", "garp_master_repeat", "garp_master_refresh", "
 INSTANCE_KEYS = (
     "name", "interface", "virtual_router_id", "advert_int", "version", "nopreempt", "preempt_delay",
     "authentication", "virtual_ipaddress", "unicast", "unicast_peers", "track_interface",
-    "track_script", "smtp_alert",
+    "track_script", "smtp_alert", "priority", "state",
 ) + GARP_KEYS + NOTIFY_KEYS
 AUTH_KEYS = ("auth_type", "auth_pass")
 VIP_KEYS = ("address", "dev", "label")
@@ -439,9 +439,7 @@ def _host_entry(ctx, raw, path, hint=True):
             except ValueError:
                 ctx.error(apath, "%s is not an IP address (optionally with /PREFIX; no scope id)" % _short(addr))
     prio = raw.get("priority")
-    if prio is None:
-        ctx.error("%s: priority (lbha_director_priority)" % label, "is required (1-254; the highest is MASTER)")
-    else:
+    if prio is not None:      # required unless every instance sets it (_election)
         out["priority"] = _int(ctx, prio, "%s: priority (lbha_director_priority)" % label, 1, 255)
     state = raw.get("state")
     if state is not None:
@@ -478,30 +476,74 @@ def _directors(ctx, host, directors):
                 ctx.error("directors", "%s and %s have the same %s %s" % (seen[value], d["name"], what, value))
             else:
                 seen[value] = d["name"]
-    prios = {}
-    for d in out:
-        if d["priority"] is None:
-            continue
-        if d["priority"] in prios:
-            ctx.error("directors", "%s and %s both have priority %d; VRRP needs distinct priorities to "
-                      "elect one MASTER predictably" % (prios[d["priority"]], d["name"], d["priority"]))
-        else:
-            prios[d["priority"]] = d["name"]
-    masters = [d for d in out if d["state"] == "MASTER"]
-    if len(masters) > 1:
-        ctx.error("directors", "%s are all declared MASTER; at most one director may be"
-                  % ", ".join(str(d["name"]) for d in masters))
-    for m in masters:
-        for d in out:
-            if d is not m and d["priority"] is not None and m["priority"] is not None \
-                    and d["priority"] > m["priority"]:
-                ctx.error("directors", "%s is declared MASTER with priority %d but %s has the higher "
-                          "priority %d and would take over"
-                          % (m["name"], m["priority"], d["name"], d["priority"]))
     if host is not None and host.get("name") not in [d["name"] for d in out]:
         ctx.error("directors", "%s is not among the directors (%s)" % (
             host.get("name"), ", ".join(str(d["name"]) for d in out)))
     return out
+
+
+def _electorate(directors, priorities, states):
+    """The directors as one instance sees them: its own priority and state of a director
+    (``priorities``, ``states``: what the instance sets) over the director's."""
+    return [dict(d, priority=priorities.get(d["name"], d["priority"]), state=states.get(d["name"], d["state"]))
+            for d in directors]
+
+
+def _election(ctx, label, electorate):
+    """Every director has a priority, the priorities differ, at most one is declared MASTER
+    and it has the highest priority: the instance elects one MASTER predictably. ``label`` is
+    where a problem is reported: ``directors`` for the per-host values, the instance's field
+    when it sets its own."""
+    prios = {}
+    for d in electorate:
+        if d["priority"] is None:
+            ctx.error("%s: priority (lbha_director_priority)" % d["name"], "is required (1-254; the highest is "
+                      "MASTER), per host or per instance (vrrp_instances[].priority.%s)" % d["name"])
+        elif d["priority"] in prios:
+            ctx.error(label, "%s and %s both have priority %d; VRRP needs distinct priorities to "
+                      "elect one MASTER predictably" % (prios[d["priority"]], d["name"], d["priority"]))
+        else:
+            prios[d["priority"]] = d["name"]
+    masters = [d for d in electorate if d["state"] == "MASTER"]
+    if len(masters) > 1:
+        ctx.error(label, "%s are all declared MASTER; at most one director may be"
+                  % ", ".join(str(d["name"]) for d in masters))
+    for m in masters:
+        for d in electorate:
+            if d is not m and d["priority"] is not None and m["priority"] is not None \
+                    and d["priority"] > m["priority"]:
+                ctx.error(label, "%s is declared MASTER with priority %d but %s has the higher "
+                          "priority %d and would take over"
+                          % (m["name"], m["priority"], d["name"], d["priority"]))
+
+
+def _per_director(ctx, raw, key, path, directors, reader, what):
+    """An instance's ``{director name: value}`` (``priority``, ``state``)."""
+    value = raw.get(key)
+    if value is None:
+        return {}
+    kpath = "%s.%s" % (path, key)
+    if not isinstance(value, dict):
+        ctx.error(kpath, "expected a mapping of director names to %s (the per-host form is "
+                  "lbha_director_%s), got %s %s" % (what, key, _tname(value), _short(value)))
+        return {}
+    names = [d["name"] for d in directors]
+    out = {}
+    for name, v in value.items():
+        if name not in names:
+            ctx.error(kpath, "%s is not a director (%s)" % (_short(name), ", ".join(str(n) for n in names)))
+            continue
+        v = reader(ctx, v, "%s.%s" % (kpath, name))
+        if v is not None:
+            out[name] = v
+    return out
+
+
+def _state_value(ctx, value, path):
+    if isinstance(value, str) and value.upper() in STATES:
+        return value.upper()
+    ctx.error(path, "%s is not one of %s" % (_short(value), ", ".join(STATES)))
+    return None
 
 
 def _derived_state(host, directors):
@@ -929,6 +971,12 @@ def _instance(ctx, raw, idx, host, directors, gd, scripts, notify_script):
                   "own hook (%s) is it; use notify_master, notify_backup, notify_fault or notify_stop"
                   % notify_script)
 
+    # who elects whom: the instance's own priorities and states over the directors'
+    priorities = _per_director(ctx, raw, "priority", path, directors,
+                               lambda c, v, p: _int(c, v, p, 1, 255), "priorities (1-255)")
+    states = _per_director(ctx, raw, "state", path, directors, _state_value, "MASTER or BACKUP")
+    out["_electorate"] = (_electorate(directors, priorities, states), bool(priorities or states))
+
     # this director's view
     out["state"] = None
     out["priority"] = None
@@ -947,7 +995,14 @@ def _instance(ctx, raw, idx, host, directors, gd, scripts, notify_script):
     if host is None:
         return out
 
-    prio = host.get("priority")
+    me = [d for d in out["_electorate"][0] if d["name"] == host["name"]]
+    me = me[0] if me else dict(host, priority=priorities.get(host["name"], host.get("priority")),
+                               state=states.get(host["name"], host.get("state")))
+    prio = me["priority"]
+    prio_label = ("%s.priority.%s" % (path, host["name"]) if host["name"] in priorities
+                  else "%s: priority (lbha_director_priority)" % host["name"])
+    state_label = ("%s.state.%s" % (path, host["name"]) if host["name"] in states
+                   else "%s: state (lbha_director_state)" % host["name"])
     owner = prio == 255
     reasons = []
     if out["nopreempt"]:
@@ -958,27 +1013,27 @@ def _instance(ctx, raw, idx, host, directors, gd, scripts, notify_script):
         reasons.append("AH authentication (%s.authentication)" % path)
     if strict and not owner:
         reasons.append("vrrp_strict (lbha_cluster.global_defs.vrrp_strict) below priority 255")
-    state = _derived_state(host, directors)
-    if host.get("state") == "MASTER" and reasons:
-        ctx.error("%s: state (lbha_director_state)" % host["name"],
+    state = _derived_state(me, out["_electorate"][0])
+    if me["state"] == "MASTER" and reasons:
+        ctx.error(state_label,
                   "MASTER cannot be combined with %s; keepalived needs every director to start as BACKUP "
                   "then - leave the state unset" % " or ".join(reasons))
     if reasons:
         state = "BACKUP"
     if owner:
         if strict and state != "MASTER":
-            ctx.error("%s: state (lbha_director_state)" % host["name"],
+            ctx.error(state_label,
                       "BACKUP with priority 255 and vrrp_strict: keepalived makes the address owner MASTER")
         if out["nopreempt"]:
-            ctx.error("%s: priority (lbha_director_priority)" % host["name"],
+            ctx.error(prio_label,
                       "255 cannot be combined with nopreempt (%s.nopreempt); keepalived resets it" % path)
         if out["preempt_delay"]:
-            ctx.error("%s: priority (lbha_director_priority)" % host["name"],
+            ctx.error(prio_label,
                       "255 cannot be combined with preempt_delay (%s.preempt_delay); the owner starts MASTER "
                       "and keepalived clears it" % path)
         for t in out["track_script"]:
             if scripts[t].get("weight"):
-                ctx.error("%s: priority (lbha_director_priority)" % host["name"],
+                ctx.error(prio_label,
                           "255 cannot be combined with the weighted vrrp_script %s (%s.track_script): "
                           "keepalived ignores weights on the address owner" % (t, path))
     if state == "MASTER" and out["preempt_delay"]:
@@ -987,7 +1042,7 @@ def _instance(ctx, raw, idx, host, directors, gd, scripts, notify_script):
     out["state"] = state
     out["priority"] = prio
     if owner and host.get("address") not in [v["address"] for v in vips]:
-        ctx.error("%s: priority (lbha_director_priority)" % host["name"],
+        ctx.error(prio_label,
                   "255 is reserved for the owner of the virtual addresses of %s (a director whose own "
                   "address is the VIP); use 1-254" % out["name"])
     if explicit is not None or unicast:
@@ -1539,6 +1594,10 @@ def _normalize(cluster, host=None, directors=None, real_server_hosts=None, datap
         inst = _instance(ctx, raw, i, h, dirs, gd, scripts_by_name, notify_script)
         if inst is not None:
             instances.append((i, inst))
+    for i, inst in instances:
+        electorate, own = inst.pop("_electorate")
+        path = "lbha_cluster.vrrp_instances[%d]" % i
+        _election(ctx, path + ".priority" if own else "directors", electorate)
     names = {}
     vrids = {}
     vip_index = {}

@@ -126,7 +126,14 @@ def switchover_plan(reports, peer=None):
     read = _readable(reports)
     masters = sorted(h for h, rep in read.items() if rep.get("master"))
     problems = []
-    if len(masters) != 1:
+    held = dict((h, set(i["name"] for i in read[h].get("vrrp_instances") or [] if i.get("state") == "MASTER"))
+                for h in masters)
+    shared = set.intersection(*held.values()) if len(masters) > 1 else set()
+    if len(masters) > 1 and not shared:
+        problems.append("%s are each MASTER of other instances (active-active): this playbook hands over "
+                        "from one MASTER director and does not support active-active clusters; stop "
+                        "keepalived on the director to empty instead" % " and ".join(masters))
+    elif len(masters) != 1:
         problems.append("MASTER on %s (exactly one expected)" % (", ".join(masters) or "no director"))
     master = masters[0] if len(masters) == 1 else None
     others = sorted((h for h in read if h != master), key=lambda h: (-_priority(read[h]), h))

@@ -59,11 +59,13 @@ EXAMPLES = r'''
 
 RETURN = r'''
 directors:
-  description: Per director, its initial VRRP state per instance and its priority.
+  description:
+    - Per director, its initial VRRP state and its priority per instance (C(priorities)), and
+      its per-host priority (C(priority), null when every instance sets its own).
   returned: success
   type: dict
-  sample: {lb1: {priority: 100, router_id: master, state: {VI_1: MASTER}},
-           lb2: {priority: 90, router_id: backup, state: {VI_1: BACKUP}}}
+  sample: {lb1: {priority: 100, priorities: {VI_1: 100}, router_id: master, state: {VI_1: MASTER}},
+           lb2: {priority: 90, priorities: {VI_1: 90}, router_id: backup, state: {VI_1: BACKUP}}}
 virtual_services:
   description: The virtual services, C({address, port, protocol, lb_kind, real_servers}) (real_servers is a count).
   returned: success
@@ -113,7 +115,8 @@ def main():
         render(model)  # every director's file must render
         any_model = model
         summary[name] = dict(priority=model["host"]["priority"], router_id=model["host"]["router_id"],
-                             state=dict((i["name"], i["state"]) for i in model["vrrp_instances"]))
+                             state=dict((i["name"], i["state"]) for i in model["vrrp_instances"]),
+                             priorities=dict((i["name"], i["priority"]) for i in model["vrrp_instances"]))
     services = []
     vips = []
     if any_model is not None:

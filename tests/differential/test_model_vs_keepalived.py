@@ -266,6 +266,13 @@ def clusters(draw):
                                               st.sampled_from([["nope"], names + names])))
         if draw(st.integers(0, 4)) == 2:
             inst["smtp_alert"] = draw(BOOL)
+        if draw(st.integers(0, 3)) == 1:
+            # active-active: the instance's own priorities (and states) over the directors'
+            first, second = draw(pick([(100, 90), (90, 100), (254, 1)], [(100, 100), (255, 90), (0, 90)]))
+            inst["priority"] = draw(field(st.just({"lb1": first, "lb2": second}),
+                                          st.sampled_from([{"lb1": first}, {"lb3": 100}, [100, 90], 100])))
+            if draw(st.integers(0, 3)) == 1:
+                inst["state"] = {"lb1" if first > second else "lb2": draw(field(st.just("MASTER"), st.just("master")))}
         for key, lo in (("garp_master_delay", 0), ("garp_master_repeat", 1), ("garp_master_refresh", 0),
                         ("garp_master_refresh_repeat", 1)):
             if draw(st.integers(0, 5)) == 2:

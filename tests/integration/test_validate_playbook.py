@@ -94,3 +94,23 @@ def test_an_nftables_only_refusal_stops_the_play_for_a_director_on_that_plane(co
     result = run_validate(collections_path, str(inv / "hosts.yml"))
     assert result.returncode == 0, result.stdout
     assert "which this director uses when its kernel has no IPVS" in result.stdout
+
+
+ACTIVE_ACTIVE = os.path.join(REPO, "examples", "active-active")
+
+
+def test_the_active_active_example_is_valid(collections_path):
+    result = run_validate(collections_path, os.path.join(ACTIVE_ACTIVE, "hosts.yml"))
+    assert result.returncode == 0, result.stdout
+    assert "failed=0" in result.stdout
+
+
+def test_an_instance_whose_directors_tie_is_refused(collections_path, tmp_path):
+    inv = tmp_path / "inventory"
+    shutil.copytree(ACTIVE_ACTIVE, str(inv))
+    cluster = yaml.safe_load((inv / "group_vars" / "all.yml").read_text())
+    cluster["lbha_cluster"]["vrrp_instances"][1]["priority"] = {"lb1": 100, "lb2": 100}
+    (inv / "group_vars" / "all.yml").write_text(yaml.safe_dump(cluster))
+    result = run_validate(collections_path, str(inv / "hosts.yml"))
+    assert result.returncode != 0
+    assert "vrrp_instances[1].priority: lb1 and lb2 both have priority 100" in result.stdout, result.stdout

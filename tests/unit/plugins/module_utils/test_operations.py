@@ -80,6 +80,14 @@ def test_switchover_plan_chooses_the_highest_priority_peer():
         "MASTER on no director (exactly one expected)"
 
 
+def test_switchover_plan_refuses_an_active_active_cluster_by_name():
+    reports = {"lb1": report("MASTER", held=["1.1.1.111"], priority=100),
+               "lb2": report("MASTER", held=["1.1.1.112"], priority=100, instance="VI_2")}
+    plan = operations.switchover_plan(reports)
+    assert plan["master"] is None
+    assert plan["problems"][0].startswith("lb1 and lb2 are each MASTER of other instances (active-active)")
+
+
 def test_peer_problems():
     master = healthy()["lb1"]
     assert operations.peer_problems(master, report()) == []

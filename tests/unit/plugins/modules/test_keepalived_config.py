@@ -225,10 +225,31 @@ def test_cluster_validate(run_module, seed):
                                                             real_server_hosts=seed["real_server_hosts"]))
     assert not failed and not result["changed"]
     assert result["directors"]["lb1"]["state"] == {"VI_1": "MASTER"}
-    assert result["directors"]["lb2"] == {"priority": 90, "router_id": "backup", "state": {"VI_1": "BACKUP"}}
+    assert result["directors"]["lb2"] == {"priority": 90, "router_id": "backup", "state": {"VI_1": "BACKUP"},
+                                          "priorities": {"VI_1": 90}}
     assert result["virtual_services"] == [{"address": "1.1.1.111", "port": 80, "protocol": "TCP",
                                            "lb_kind": "DR", "real_servers": 2}]
     assert result["vips"] == ["1.1.1.111"]
+
+
+def test_cluster_validate_active_active(run_module, seed):
+    """Each director MASTER of one instance; no per-host priority at all."""
+    first = seed["cluster"]["vrrp_instances"][0]
+    second = dict(first, name="VI_2", virtual_router_id=52, virtual_ipaddress=["1.1.1.112/24"],
+                  priority={"lb1": 90, "lb2": 100})
+    first["priority"] = {"lb1": 100, "lb2": 90}
+    seed["cluster"]["vrrp_instances"].append(second)
+    for d in seed["directors"]:
+        d.pop("priority")
+        d.pop("state", None)
+    result, failed = run_module(cluster_validate.main, dict(cluster=seed["cluster"], directors=seed["directors"],
+                                                            real_server_hosts=seed["real_server_hosts"]))
+    assert not failed, result
+    assert result["directors"]["lb1"]["state"] == {"VI_1": "MASTER", "VI_2": "BACKUP"}
+    assert result["directors"]["lb2"]["state"] == {"VI_1": "BACKUP", "VI_2": "MASTER"}
+    assert result["directors"]["lb2"]["priorities"] == {"VI_1": 90, "VI_2": 100}
+    assert result["directors"]["lb2"]["priority"] is None
+    assert result["vips"] == ["1.1.1.111", "1.1.1.112"]
 
 
 def test_cluster_validate_fails_with_all_errors(run_module, seed):
