@@ -393,6 +393,12 @@ def test_real_server_failure_and_recovery(topology, steady_cluster, plane, failo
                                  "40 good responses in a row (2 s), all from %s" % other, page=PAGES[other])
         wait_for(lambda: not serving(plane, lb1, REAL_SERVERS[failing]), 10,
                  "%s's %s plane to take %s out" % (DIRECTOR_MASTER, plane.name, failing))
+        # every director checks on its own clock (a director that restarted in an earlier test
+        # is out of phase with the other): each must see the failure before nginx comes back,
+        # or it has no transition to mail
+        wait_for(lambda: not [d for d in DIRECTORS if serving(plane, topology[d], REAL_SERVERS[failing])],
+                 detect_bound + 10, lambda: "every director's %s plane to take %s out (still serving: %s)" % (
+                     plane.name, failing, [d for d in DIRECTORS if serving(plane, topology[d], REAL_SERVERS[failing])]))
         t_recover = time.time()
         web1.check("systemctl", "start", "nginx", timeout=60)
         t_web1 = drill.wait_good(t_recover, 1, readd_bound + 30, "%s to serve again" % failing,
@@ -446,7 +452,8 @@ def _assert_real_server_mails(topology, cluster, failing, known):
                 if not [m for m in mails if m["subject"] == subject(d, e) and _sent_by(m, d)]]
 
     if cluster.real_server_mails(failing):
-        wait_for(lambda: not missing(), MAIL_BOUND, "a DOWN and an UP e-mail about %s from each director" % failing)
+        wait_for(lambda: not missing(), MAIL_BOUND, lambda: "a DOWN and an UP e-mail about %s from each director "
+                 "(missing: %s)" % (failing, missing()))
         return
     deadline = time.time() + MAIL_QUIET
     while time.time() < deadline:
