@@ -21,6 +21,7 @@ __metaclass__ = type
 
 import collections
 import email.message
+import email.policy
 import email.utils
 import smtplib
 import socket
@@ -30,6 +31,10 @@ from .health import LOG
 from .probes import service_name
 
 DEFAULT_SMTP_PORT = 25
+# Headers on one line, as keepalived writes them (RFC 5322's limit is 998 characters): the
+# standard library folds at 78, and Python 3.11 folds a subject of 70-odd characters right
+# after "Subject:", which some readers (Python's own parser among them) take for an empty one.
+POLICY = email.policy.default.clone(max_line_length=998)
 DEFAULT_CONNECT_TIMEOUT = 30       # keepalived's smtp_connect_timeout default
 QUEUE_LIMIT = 64
 
@@ -80,7 +85,7 @@ def quorum_message(mail, vs, up, alive_weight):
 
 def build(mail, subject, body, now=None):
     """The message as an ``email.message.EmailMessage``."""
-    msg = email.message.EmailMessage()
+    msg = email.message.EmailMessage(policy=POLICY)
     msg["From"] = mail["from"]
     msg["To"] = ", ".join(mail["to"])
     msg["Subject"] = subject

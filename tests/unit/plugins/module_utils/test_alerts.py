@@ -283,6 +283,26 @@ def test_the_mailer_delivers_through_smtp(smtp_sink):
     assert "TCP CHECK failed" in msg.get_body().get_content()
 
 
+@pytest.mark.parametrize("subject", [
+    "[lb2] Realserver [1.1.1.3]:tcp:80 of virtual server [1.1.1.112]:tcp:80 - DOWN",
+    "[master] Realserver [1.1.1.3]:tcp:80 of virtual server [1.1.1.111]:tcp:80 - DOWN",
+    "[a-router-id-of-sixty-four-characters-is-what-keepalived-accepts-] Realserver "
+    "[2001:db8:ffff:ffff:ffff:ffff:ffff:ffff]:tcp:65535 of virtual server "
+    "[2001:db8:ffff:ffff:ffff:ffff:ffff:fffe]:tcp:65535 - DOWN",
+])
+def test_the_subject_is_one_line_as_keepalived_writes_it(smtp_sink, subject):
+    port, maildir = smtp_sink
+    mailer = alerts.Mailer()
+    mailer.submit(mail_settings(port=port), subject, "body\n")
+    mailer.stop(wait=10)
+    assert (mailer.sent, mailer.failed) == (1, 0)
+    raw = [mailbox.Maildir(maildir, create=False).get_bytes(key) for key in mailbox.Maildir(maildir, create=False).keys()]
+    assert len(raw) == 1
+    assert ("Subject: %s" % subject).encode("ascii") in raw[0].splitlines()
+    msg = email.message_from_bytes(raw[0], policy=policy.default)
+    assert str(msg["Subject"]) == subject
+
+
 def test_an_unreachable_server_is_logged_and_does_not_stop_the_mailer(caplog):
     mailer = alerts.Mailer()
     closed = mail_settings(port=free_port(), timeout=2)
