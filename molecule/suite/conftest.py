@@ -29,9 +29,16 @@ from lbha_suite.scenario import PROJECT_DIR, current
 # files another of its scenarios runs on the same code path (LBHA_SUITE_EXCLUDE, the Makefile's
 # SUITE_EXCLUDE_<scenario>, listed in the test summary). Molecule names every test file on the
 # command line, which collect_ignore does not filter: the items are deselected instead.
+# An active-active scenario (each director MASTER of other instances) runs the files made for it,
+# test_active_active*.py, and test_client.py: every other file proves a cluster with one MASTER
+# of every instance. Any other scenario does not run the active-active files.
+_FILES = [name for name in os.listdir(os.path.dirname(os.path.abspath(__file__)))
+          if name.startswith("test_") and name.endswith(".py")]
+ACTIVE_ACTIVE_FILES = set(name for name in _FILES if name.startswith("test_active_active"))
 NOT_THIS_SCENARIOS = frozenset(
-    set(name for name in os.listdir(os.path.dirname(os.path.abspath(__file__)))
+    set(name for name in _FILES
         if name.startswith("test_plane_") and not name.startswith("test_plane_%s" % current().plane))
+    | (set(_FILES) - ACTIVE_ACTIVE_FILES - {"test_client.py"} if current().active_active else ACTIVE_ACTIVE_FILES)
     | set(os.environ.get("LBHA_SUITE_EXCLUDE", "").split()))
 
 

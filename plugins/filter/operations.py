@@ -39,9 +39,10 @@ def cluster_status(reports):
     return operations.cluster_status(_mapping(reports, "cluster_status", "director reports"))
 
 
-def switchover_plan(reports, peer=None):
+def switchover_plan(reports, peer=None, source=None, restore=False):
     return operations.switchover_plan(_mapping(reports, "switchover_plan", "director reports"),
-                                      peer if peer not in ("", None) else None)
+                                      peer if peer not in ("", None) else None,
+                                      source if source not in ("", None) else None, bool(restore))
 
 
 def peer_problems(master, peer):

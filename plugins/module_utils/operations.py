@@ -116,12 +116,17 @@ def _priority(report):
     return max(prios) if prios else 0
 
 
-def switchover_plan(reports, peer=None):
+def switchover_plan(reports, peer=None, source=None, restore=False):
     """Who hands over to whom: ``{"master", "peer", "problems"}``.
 
-    Exactly one director must be MASTER; the peer is ``peer`` when given, else the reachable
-    director with the highest configured priority among the others. ``problems`` is empty when
-    the switchover may start (the peer's own readiness is :func:`peer_problems`).
+    ``source`` is the director to empty: it must be MASTER of at least one instance. Without it,
+    exactly one director must be MASTER, and it is the source (in an active-active cluster,
+    where each director is MASTER of other instances, the source must be named). The peer is
+    ``peer`` when given, else the reachable director with the highest configured priority among
+    the others. ``problems`` is empty when the switchover may start (the peer's own readiness is
+    :func:`peer_problems`). With ``restore`` (give the VIPs back afterwards) a ``nopreempt``
+    instance is refused when the peer is MASTER of instances of its own: handing back restarts
+    the peer's keepalived, which would move those too.
     """
     read = _readable(reports)
     masters = sorted(h for h, rep in read.items() if rep.get("master"))
@@ -129,22 +134,41 @@ def switchover_plan(reports, peer=None):
     held = dict((h, set(i["name"] for i in read[h].get("vrrp_instances") or [] if i.get("state") == "MASTER"))
                 for h in masters)
     shared = set.intersection(*held.values()) if len(masters) > 1 else set()
-    if len(masters) > 1 and not shared:
-        problems.append("%s are each MASTER of other instances (active-active): this playbook hands over "
-                        "from one MASTER director and does not support active-active clusters; stop "
-                        "keepalived on the director to empty instead" % " and ".join(masters))
+    master = None
+    if source is not None:
+        if source not in read:
+            problems.append("%s is not a reachable director (%s)" % (source, ", ".join(sorted(read)) or "none"))
+        elif source not in masters:
+            problems.append("%s is MASTER of no instance: nothing to hand over" % source)
+        elif shared:
+            problems.append("MASTER of %s on %s (split brain)" % (", ".join(sorted(shared)), ", ".join(masters)))
+        else:
+            master = source
+    elif len(masters) > 1 and not shared:
+        problems.append("%s are each MASTER of other instances (active-active), so there is no one MASTER "
+                        "to hand over from: lbha.cluster.failover takes the director to empty as "
+                        "lbha_failover_from; lbha.cluster.upgrade_directors does not support active-active "
+                        "clusters" % " and ".join(masters))
     elif len(masters) != 1:
         problems.append("MASTER on %s (exactly one expected)" % (", ".join(masters) or "no director"))
-    master = masters[0] if len(masters) == 1 else None
-    others = sorted((h for h in read if h != master), key=lambda h: (-_priority(read[h]), h))
+    else:
+        master = masters[0]
+    me = master or source
+    others = sorted((h for h in read if h != me), key=lambda h: (-_priority(read[h]), h))
     if peer is None:
         peer = others[0] if others else None
     if peer is None:
         problems.append("no reachable director other than the MASTER to take over")
-    elif peer == master:
+    elif peer == me:
         problems.append("%s is the MASTER itself" % peer)
     elif peer not in read:
         problems.append("%s is not a reachable director (%s)" % (peer, ", ".join(sorted(read)) or "none"))
+    elif restore and master and held.get(peer):
+        nopreempt = sorted(i["name"] for i in read[master].get("vrrp_instances") or [] if i.get("nopreempt"))
+        if nopreempt:
+            problems.append("giving the VIPs back to %s restarts keepalived on %s, which is MASTER of %s: "
+                            "with nopreempt (%s) those would move too; switch over without "
+                            "lbha_failover_restore" % (master, peer, ", ".join(sorted(held[peer])), ", ".join(nopreempt)))
     return {"master": master, "peer": peer, "problems": problems}
 
 

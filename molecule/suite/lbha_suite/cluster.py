@@ -460,8 +460,8 @@ def steady(topology, plane):
     return serving == sorted(REAL_SERVERS.values())
 
 
-def restore(topology, plane):
-    """Undo whatever a drill did and wait (bounded) for the steady state."""
+def start_everything(topology, plane):
+    """Every host running again, nginx on every real server, the plane's units on every director."""
     for name in list(DIRECTORS) + list(REAL_SERVERS) + [CLIENT]:
         start_host(topology[name])
     for name in REAL_SERVERS:
@@ -471,6 +471,11 @@ def restore(topology, plane):
         for unit in plane.units:
             if not topology[name].is_active(unit):
                 topology[name].check("systemctl", "start", unit, timeout=60)
+
+
+def restore(topology, plane):
+    """Undo whatever a drill did and wait (bounded) for the steady state."""
+    start_everything(topology, plane)
     if not SCENARIO.preempt:
         # the MASTER came back as BACKUP; a restart of the other's keepalived (priority-0 advert)
         # hands the VIP back, and the other returns as BACKUP.

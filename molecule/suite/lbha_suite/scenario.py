@@ -74,12 +74,14 @@ class Scenario(object):
         self.base_check = dict(vs.get("check") or {})
 
         self.directors = self._addresses("directors", "lbha_director_address")
-        prios = dict((n, int(self.var(n, "lbha_director_priority"))) for n in self.directors)
-        self.priorities = prios
-        by_priority = sorted(self.directors, key=lambda n: -prios[n])
-        declared = [n for n in self.directors if str(self.var(n, "lbha_director_state", "")).upper() == "MASTER"]
-        self.master = declared[0] if declared else by_priority[0]
-        self.backup = [n for n in by_priority if n != self.master][0]
+        # every instance, with its own priorities and MASTER (per instance, else per host)
+        self.instances = [self._instance(raw) for raw in self.cluster["vrrp_instances"]]
+        first = self.instances[0]
+        self.priorities = first["priorities"]
+        self.master = first["master"]
+        self.backup = [n for n in sorted(self.directors, key=lambda n: -self.priorities[n]) if n != self.master][0]
+        # active-active: the instances do not all have the same MASTER
+        self.active_active = len(set(i["master"] for i in self.instances)) > 1
         self.real_servers = self._addresses("real_servers", "lbha_real_server_address")
         self.pages = dict((n, self.var(n, "lbha_nginx_index_content")) for n in self.real_servers)
         clients = self.groups.get("clients") or []
@@ -94,6 +96,19 @@ class Scenario(object):
         self.router_ids = dict((n, str(self.var(n, "lbha_director_router_id") or n)) for n in self.directors)
         self.can_mail = bool(global_defs.get("notification_email")) and bool(global_defs.get("smtp_server"))
         self.global_alerts = dict((k, global_defs.get(k)) for k in ("smtp_alert", "smtp_alert_checker"))
+
+    def _instance(self, raw):
+        """``{name, vip, virtual_router_id, priorities, master}`` of one instance of the inventory."""
+        own_prio = raw.get("priority") or {}
+        own_state = raw.get("state") or {}
+        prios = dict((n, int(own_prio[n] if n in own_prio else self.var(n, "lbha_director_priority")))
+                     for n in self.directors)
+        declared = [n for n in self.directors
+                    if str(own_state.get(n, self.var(n, "lbha_director_state", ""))).upper() == "MASTER"]
+        vip = ipaddress.ip_interface(str(raw["virtual_ipaddress"][0]).split()[0])
+        return {"name": raw["name"], "vip": str(vip.ip), "virtual_router_id": int(raw["virtual_router_id"]),
+                "advert_int": float(raw.get("advert_int", 1)), "priorities": prios,
+                "master": declared[0] if declared else max(self.directors, key=lambda n: prios[n])}
 
     def real_server_mails(self, name):
         """Whether the directors mail a real server's failure and recovery, by keepalived's rule

@@ -80,12 +80,40 @@ def test_switchover_plan_chooses_the_highest_priority_peer():
         "MASTER on no director (exactly one expected)"
 
 
-def test_switchover_plan_refuses_an_active_active_cluster_by_name():
+def test_switchover_plan_needs_the_source_named_in_an_active_active_cluster():
     reports = {"lb1": report("MASTER", held=["1.1.1.111"], priority=100),
                "lb2": report("MASTER", held=["1.1.1.112"], priority=100, instance="VI_2")}
     plan = operations.switchover_plan(reports)
     assert plan["master"] is None
-    assert plan["problems"][0].startswith("lb1 and lb2 are each MASTER of other instances (active-active)")
+    assert plan["problems"] == [
+        "lb1 and lb2 are each MASTER of other instances (active-active), so there is no one MASTER to hand over "
+        "from: lbha.cluster.failover takes the director to empty as lbha_failover_from; "
+        "lbha.cluster.upgrade_directors does not support active-active clusters"]
+    assert operations.switchover_plan(reports, source="lb2") == {"master": "lb2", "peer": "lb1", "problems": []}
+    assert operations.switchover_plan(reports, source="lb1")["peer"] == "lb2"
+    assert operations.switchover_plan(reports, "lb1", "lb1")["problems"] == ["lb1 is the MASTER itself"]
+
+
+def test_switchover_plan_refuses_to_give_back_nopreempt_instances_of_an_active_active_cluster():
+    lb1 = report("MASTER", held=["1.1.1.111"], priority=100)
+    lb1["vrrp_instances"][0]["nopreempt"] = True
+    reports = {"lb1": lb1, "lb2": report("MASTER", held=["1.1.1.112"], priority=100, instance="VI_2")}
+    assert operations.switchover_plan(reports, source="lb1")["problems"] == []
+    problems = operations.switchover_plan(reports, source="lb1", restore=True)["problems"]
+    assert problems == ["giving the VIPs back to lb1 restarts keepalived on lb2, which is MASTER of VI_2: with "
+                        "nopreempt (VI_1) those would move too; switch over without lbha_failover_restore"]
+    lb1["vrrp_instances"][0]["nopreempt"] = False
+    assert operations.switchover_plan(reports, source="lb1", restore=True)["problems"] == []
+
+
+def test_switchover_plan_refuses_a_source_that_holds_nothing_or_a_split_brain():
+    reports = healthy()
+    assert operations.switchover_plan(reports, source="lb2")["problems"][0] == \
+        "lb2 is MASTER of no instance: nothing to hand over"
+    assert operations.switchover_plan(reports, source="lb1") == {"master": "lb1", "peer": "lb2", "problems": []}
+    assert "lb9 is not a reachable director" in operations.switchover_plan(reports, source="lb9")["problems"][0]
+    split = dict(reports, lb2=report("MASTER", held=["1.1.1.111"]))
+    assert operations.switchover_plan(split, source="lb1")["problems"] == ["MASTER of VI_1 on lb1, lb2 (split brain)"]
 
 
 def test_peer_problems():

@@ -1,0 +1,237 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Active-active: each director MASTER of its own instances, both forwarding (molecule/active-active).
+
+Expectations come from the inventory (lbha_suite/scenario.py: every instance, its priorities and
+its MASTER). The steady state is every instance's MASTER holding the instance's VIP and the
+other director BACKUP of it; each test starts from it and restores it.
+"""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import re
+import time
+
+import pytest
+
+from lbha_suite.cluster import (CLIENT, DIRECTORS, DRIVER, PAGES, POLLER_SCRIPT, REAL_SERVERS, SCENARIO,
+                                SERVICE_PORT, Recorder, arp_replies, master_down_interval, neighbour_mac,
+                                read_mails, start_everything, start_host, wait_booted, wait_for)
+from lbha_suite.playbooks import run_playbook
+from lbha_suite.scenario import VRRP_STATE_DIR
+
+INSTANCES = SCENARIO.instances
+MARGIN = DRIVER.slack
+SETTLE = 90                 # the cluster back to its steady state after a test (s)
+MAIL_BOUND = 40.0           # a transition until its e-mail is in the client's mailbox (s)
+DRILL_SECONDS = 240
+
+
+def state_of(host, instance):
+    result = host.run("cat", "%s/%s.state" % (VRRP_STATE_DIR, instance))
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def vips_on(host):
+    """The VIPs of the scenario on the host's interface (nothing when it is down)."""
+    if not DRIVER.running(host.name):
+        return set()
+    held = set(a["local"] for a in host.addresses(host.interface))
+    return set(i["vip"] for i in INSTANCES) & held
+
+
+def holders(topology):
+    """{vip: [directors holding it]}"""
+    out = dict((i["vip"], []) for i in INSTANCES)
+    for name in DIRECTORS:
+        for vip in vips_on(topology[name]):
+            out[vip].append(name)
+    return out
+
+
+def steady(topology):
+    """Every instance MASTER on its own director only, with its VIP there only."""
+    held = holders(topology)
+    for inst in INSTANCES:
+        if held[inst["vip"]] != [inst["master"]]:
+            return False
+        for name in DIRECTORS:
+            want = "MASTER" if name == inst["master"] else "BACKUP"
+            if state_of(topology[name], inst["name"]) != want:
+                return False
+    return True
+
+
+@pytest.fixture
+def active_active(topology, plane):
+    """Starts from the steady state and restores it afterwards."""
+    def restore():
+        start_everything(topology, plane)
+        wait_for(lambda: steady(topology), SETTLE, lambda: "the steady state (now %s)" % holders(topology))
+    if not steady(topology):
+        restore()
+    yield
+    restore()
+
+
+def poller(client, vip, seconds, count=None, interval=0.1, timeout=2.0):
+    """Requests to vip from the client (the suite's HTTP poller)."""
+    count = count if count is not None else int(seconds / max(interval, 0.01)) + 1
+    return Recorder(client, POLLER_SCRIPT, [vip, SERVICE_PORT, interval, timeout, seconds, count], seconds)
+
+
+def takeover_bound(survivor):
+    """The other director's instances on survivor: its Master_Down_Interval, plus slack."""
+    return max(master_down_interval(i["advert_int"], i["priorities"][survivor]) for i in INSTANCES) + 2 * MARGIN
+
+
+# --- steady state ---------------------------------------------------------------------------------
+
+def test_each_director_is_master_of_its_own_instances(topology, active_active):
+    assert len(set(i["master"] for i in INSTANCES)) == len(DIRECTORS), (
+        "the scenario must make every director MASTER of an instance: %s" % INSTANCES)
+    for inst in INSTANCES:
+        assert holders(topology)[inst["vip"]] == [inst["master"]]
+        for name in DIRECTORS:
+            assert state_of(topology[name], inst["name"]) == ("MASTER" if name == inst["master"] else "BACKUP")
+
+
+def test_keepalived_conf_has_each_instances_own_priority(director):
+    text = director.check("cat", "/etc/keepalived/keepalived.conf")
+    for inst in INSTANCES:
+        block = text.split("vrrp_instance %s {" % inst["name"])[1].split("\n}")[0]
+        assert re.search(r"^\s*priority %d$" % inst["priorities"][director.name], block, re.MULTILINE), block
+        state = "MASTER" if director.name == inst["master"] else "BACKUP"
+        assert re.search(r"^\s*state %s$" % state, block, re.MULTILINE), block
+
+
+def test_every_real_server_holds_every_vip_on_lo(real_server):
+    held = set(a["local"] for a in real_server.addresses("lo"))
+    assert set(i["vip"] for i in INSTANCES) <= held, held
+
+
+def test_every_vip_reaches_both_real_servers(topology, active_active):
+    client = topology[CLIENT]
+    for inst in INSTANCES:
+        rec = poller(client, inst["vip"], 60, count=40, interval=0.0)
+        wait_for(lambda: not rec.running(), 70, "40 requests to %s" % inst["vip"])
+        polls = rec.stop()
+        failed = [p.get("error") for p in polls if not p["ok"]]
+        assert len(polls) == 40 and not failed, "%s: %d requests, failures %s" % (inst["vip"], len(polls), failed[:3])
+        assert set(p["page"] for p in polls) == set(PAGES.values()), (inst["vip"], set(p["page"] for p in polls))
+
+
+def test_only_the_master_answers_arp_for_its_vip(topology, active_active):
+    client = topology[CLIENT]
+    for inst in INSTANCES:
+        master_mac = topology[inst["master"]].mac()
+        assert arp_replies(client, inst["vip"]) == [master_mac], "ARP replies for %s" % inst["vip"]
+        wait_for(lambda: neighbour_mac(client, inst["vip"]) == master_mac, 10,
+                 "the client's neighbour entry for %s to be %s's MAC" % (inst["vip"], inst["master"]))
+
+
+# --- a director fails -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("victim", sorted(DIRECTORS))
+def test_a_crashed_director_leaves_every_vip_to_the_other(topology, active_active, plane, victim):
+    survivor = [n for n in DIRECTORS if n != victim][0]
+    client = topology[CLIENT]
+    own = [i for i in INSTANCES if i["master"] == survivor]
+    taken = [i for i in INSTANCES if i["master"] == victim]
+    known = set(m["id"] for m in read_mails(client))
+    recs = dict((i["vip"], poller(client, i["vip"], DRILL_SECONDS)) for i in INSTANCES)
+    try:
+        wait_for(lambda: all(len([p for p in r.peek() if p["ok"]]) >= 5 for r in recs.values()), 30,
+                 "good responses through every VIP")
+        t_fail = time.time()
+        topology[victim].crash()
+        bound = takeover_bound(survivor)
+        wait_for(lambda: all(holders(topology)[i["vip"]] == [survivor] for i in INSTANCES), bound + 10,
+                 lambda: "%s to hold every VIP (now %s)" % (survivor, holders(topology)))
+        t_taken = time.time()
+        for inst in INSTANCES:
+            assert state_of(topology[survivor], inst["name"]) == "MASTER", inst["name"]
+        # the client's neighbour entry moves with the survivor's gratuitous ARP: after that
+        # settling time every request through every VIP must succeed
+        wait_for(lambda: all(len([p for p in r.peek() if p["t"] >= t_taken + 2 * MARGIN]) >= 20
+                             for r in recs.values()), 30 + 2 * MARGIN,
+                 "requests through every VIP from %s after the takeover" % survivor)
+        t_recover = time.time()
+        start_host(topology[victim])
+        wait_booted(topology[victim])
+        wait_for(lambda: steady(topology), SETTLE, lambda: "%s to take its instances back (now %s)"
+                 % (victim, holders(topology)))
+        wait_for(lambda: all(len([p for p in r.peek() if p["ok"] and p["t"] > time.time() - 2]) >= 5
+                             for r in recs.values()), 30, "good responses after %s's return" % victim)
+    finally:
+        polls = dict((vip, r.stop()) for vip, r in recs.items())
+
+    assert t_taken - t_fail <= bound, "%s took every VIP after %.1f s (bound %.1f s)" % (survivor, t_taken - t_fail, bound)
+    for inst in own:
+        failed = [p for p in polls[inst["vip"]] if not p["ok"]]
+        assert not failed, "%s's own VIP %s failed %d requests while %s crashed and returned: %s" % (
+            survivor, inst["vip"], len(failed), victim, [p.get("error") for p in failed[:3]])
+    for inst in taken:
+        after = [p for p in polls[inst["vip"]] if t_taken + 2 * MARGIN <= p["t"] < t_recover]
+        failed = [p.get("error") for p in after if not p["ok"]]
+        assert len(after) >= 20 and not failed, "%s through %s after the takeover: %d requests, failures %s" % (
+            inst["vip"], survivor, len(after), failed[:3])
+        # the new MASTER mails its transition (smtp_alert_vrrp in the inventory)
+        subject = "[%s] VRRP Instance %s - Entering MASTER state" % (SCENARIO.router_ids[survivor], inst["name"])
+        wait_for(lambda: [m for m in read_mails(client) if m["id"] not in known and m["subject"] == subject],
+                 MAIL_BOUND, "the mail '%s'" % subject)
+
+
+# --- operations ------------------------------------------------------------------------------------
+
+def test_the_failover_playbook_needs_the_director_to_empty(topology, active_active, inventory):
+    result = run_playbook(inventory, "failover", {"lbha_operations_probe_host": CLIENT})
+    assert result.returncode != 0, result.tail()
+    assert "are each MASTER of other instances (active-active)" in result.output, result.tail()
+    assert steady(topology), "a refused switchover changed the cluster: %s" % holders(topology)
+
+
+@pytest.mark.parametrize("source", sorted(DIRECTORS))
+def test_the_failover_playbook_empties_the_named_director_and_gives_back(topology, active_active, inventory,
+                                                                         source):
+    peer = [n for n in DIRECTORS if n != source][0]
+    result = run_playbook(inventory, "failover", {"lbha_operations_probe_host": CLIENT,
+                                                  "lbha_failover_from": source})
+    assert result.returncode == 0, result.tail()
+    assert not topology[source].is_active("keepalived")
+    assert holders(topology) == dict((i["vip"], [peer]) for i in INSTANCES), holders(topology)
+    for inst in INSTANCES:
+        assert state_of(topology[peer], inst["name"]) == "MASTER"
+    # the peer kept its own instances: they never moved
+    topology[source].check("systemctl", "start", "keepalived", timeout=60)
+    wait_for(lambda: steady(topology), SETTLE, lambda: "%s to take its instances back (now %s)"
+             % (source, holders(topology)))
+    result = run_playbook(inventory, "failover", {"lbha_operations_probe_host": CLIENT,
+                                                  "lbha_failover_from": source, "lbha_failover_restore": True})
+    assert result.returncode == 0, result.tail()
+    assert "Switched over from %s to %s and back" % (source, peer) in result.output, result.tail()
+    assert steady(topology), holders(topology)
+
+
+# --- a real server fails ---------------------------------------------------------------------------
+
+def test_a_real_server_failure_is_mailed_for_every_virtual_server(topology, active_active, plane):
+    failing = sorted(REAL_SERVERS)[0]
+    address = REAL_SERVERS[failing]
+    client = topology[CLIENT]
+    known = set(m["id"] for m in read_mails(client))
+    topology[failing].check("systemctl", "stop", "nginx", timeout=60)
+    try:
+        check = SCENARIO.slowest_check
+        bound = SCENARIO.delay_loop + check["retry"] * check["delay_before_retry"] + check["connect_timeout"]
+        wanted = ["[%s] Realserver [%s]:tcp:%d of virtual server [%s]:tcp:%d - DOWN"
+                  % (SCENARIO.router_ids[d], address, SERVICE_PORT, i["vip"], SERVICE_PORT)
+                  for d in DIRECTORS for i in INSTANCES]
+
+        def missing():
+            subjects = set(m["subject"] for m in read_mails(client) if m["id"] not in known)
+            return [w for w in wanted if w not in subjects]
+        wait_for(lambda: not missing(), bound + MAIL_BOUND, lambda: "the mails %s" % missing())
+        bodies = [m["body"] for m in read_mails(client) if m["id"] not in known and address in m["subject"]]
+        assert all(failing in b for b in bodies), "a mail does not name %s: %s" % (failing, bodies)
+    finally:
+        topology[failing].check("systemctl", "start", "nginx", timeout=60)
