@@ -28,6 +28,7 @@ import tempfile
 import time
 
 import pytest
+from netns_helpers import Namespaces, run as _run, until
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PREFIX = "lbhat-"
@@ -144,11 +145,6 @@ else:
 '''
 
 
-def _run(*cmd, check=True, timeout=30, **kw):
-    return subprocess.run(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, check=check, timeout=timeout, **kw)
-
-
 def missing_prerequisites():
     """What this machine lacks for the namespace tests (empty when all is there)."""
     missing = []
@@ -174,18 +170,6 @@ def missing_prerequisites():
     return missing
 
 
-def until(what, fn, deadline=20.0, interval=0.1):
-    """Poll ``fn`` until it returns a true value; fail naming ``what`` after ``deadline`` s."""
-    end = time.monotonic() + deadline
-    last = None
-    while time.monotonic() < end:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out after %gs waiting for %s (last: %r)" % (deadline, what, last))
-
-
 def dataplane(algo="rr", weights=(1, 1), delay_loop=1, drained=()):
     """The host document (/etc/lbha/cluster.json, nftables plane) the checkers read."""
     rss = []
@@ -205,13 +189,13 @@ def dataplane(algo="rr", weights=(1, 1), delay_loop=1, drained=()):
             "drained": sorted(drained), "model": {"vrrp_instances": [], "virtual_servers": vss}}
 
 
-class Topology(object):
+class Topology(Namespaces):
     """Namespaces, bridge, real servers and checkers; ``close()`` removes everything."""
 
     def __init__(self, directors=("d1", "d2")):
+        super(Topology, self).__init__(PREFIX)
         self.tmp = tempfile.mkdtemp(prefix="lbhat-")
         self.directors = list(directors)
-        self.ns = []
         self.procs = {}
         # The installed layout: the daemon beside the model archive the role copies.
         self.lib = os.path.join(self.tmp, "lib")
@@ -224,24 +208,10 @@ class Topology(object):
                 fh.write(text)
 
     # -- building -----------------------------------------------------------------------------
-    def netns(self, name):
-        return PREFIX + name
-
-    def ip(self, ns, *args, check=True):
-        return _run("ip", "-n", self.netns(ns), *args, check=check)
-
-    def exec(self, ns, *args, check=True, timeout=60):
-        return _run("ip", "netns", "exec", self.netns(ns), *args, check=check, timeout=timeout)
-
-    def popen(self, ns, *args, **kw):
-        return subprocess.Popen(["ip", "netns", "exec", self.netns(ns)] + list(args), **kw)
-
     def build(self):
         hosts = self.directors + ["rs1", "rs2", "cli"]
         for ns in ["sw"] + hosts:
-            _run("ip", "netns", "add", self.netns(ns))
-            self.ns.append(self.netns(ns))
-            self.ip(ns, "link", "set", "lo", "up")
+            self.add(ns)
         self.ip("sw", "link", "add", "br0", "type", "bridge")
         self.ip("sw", "link", "set", "br0", "up")
         for ns in hosts:
@@ -384,9 +354,7 @@ class Topology(object):
                     proc.kill()
                     proc.wait(5)
         self.procs.clear()
-        for ns in reversed(self.ns):
-            _run("ip", "netns", "del", ns, check=False)
-        self.ns = []
+        self.delete_all()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
