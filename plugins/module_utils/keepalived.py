@@ -165,6 +165,8 @@ def _vrrp_instance(w, inst, notify_script, mask):
             text += " dev %s" % vip["dev"]
         if vip.get("label"):
             text += " label %s" % vip["label"]
+        if vip.get("preferred_lft") is not None:
+            text += " preferred_lft %d" % vip["preferred_lft"]
         w.line(text)
     w.close()
     if inst.get("track_interface"):

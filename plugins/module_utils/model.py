@@ -828,8 +828,13 @@ def _vip(ctx, raw, path, interface):
         ctx.error(path + ".label", "IPv6 addresses have no label (keepalived ignores it)")
     elif label is not None and the_dev and not label.startswith(the_dev + ":"):
         ctx.error(path + ".label", "%r must start with the device name and a colon (%s:...)" % (label, the_dev))
+    # An IPv6 VIP is added deprecated (preferred_lft 0), never picked as the source address of
+    # the director's own connections: a health check from the VIP is answered by the real
+    # server to itself (it holds the VIP on lo) and always fails. keepalived does this by
+    # itself for a /128 only; a VIP in the director's subnet (/64) would be preferred.
     return {"address": str(iface.ip), "prefix": iface.network.prefixlen, "cidr": str(iface),
-            "network": str(iface.network), "dev": dev, "label": label, "version": iface.version}
+            "network": str(iface.network), "dev": dev, "label": label, "version": iface.version,
+            "preferred_lft": 0 if iface.version == 6 else None}
 
 
 def _instance(ctx, raw, idx, host, directors, gd, scripts, notify_script):
@@ -1397,8 +1402,6 @@ def _virtual_server(ctx, raw, idx, vip_index, real_server_hosts, dataplane, dire
                       "ipvs plane for NAT or TUN)" % out["lb_kind"])
         if out["protocol"] == "SCTP":
             ctx.error(path + ".protocol", "SCTP is not supported by the nftables plane (TCP or UDP)")
-        if ip is not None and ip.version != 4:
-            ctx.error(path + ".address", "the nftables plane forwards IPv4 only")
         if out["lb_algo"] in NFT_APPROXIMATED_ALGOS:
             ctx.warn(path + ".lb_algo", "%s needs connection counting, which the nftables plane does not have; "
                      "it is served as weighted hashing (wrr)" % out["lb_algo"])

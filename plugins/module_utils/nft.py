@@ -44,8 +44,12 @@ How a packet is forwarded (one ``netdev`` table, default name ``lbha``):
   which keeps the switch from learning the client's MAC on the director's port. The cost is
   a TTL decrement on the forwarded frame (64 -> 63), which LVS-DR real servers never look at.
 
-Server ids are the real server's IPv4 address as a 32-bit integer: stable across reloads and
+Server ids are the real server's IPv4 address as a 32-bit integer (an IPv6 address: 32 bits of
+a hash of it, checked for collisions within the virtual server): stable across reloads and
 identical on every director, so a flow pinned before a reload still finds its server.
+
+An IPv6 virtual server is the same chain with ``ip6`` matches, ``ipv6_addr`` map keys and
+``fwd ip6 to``, which resolves the real server through neighbour discovery.
 
 The table carries a ``comment`` with a fingerprint of its *structure* (everything but map and
 set elements). When the fingerprint in the kernel matches, only the elements are replaced
@@ -77,8 +81,16 @@ _FINGERPRINT_RE = re.compile(r'comment\s+"' + re.escape(FINGERPRINT_PREFIX) + r'
 
 
 def server_id(address):
-    """The map value that stands for a real server: its IPv4 address as a 32-bit integer."""
-    return int(ipaddress.IPv4Address(address))
+    """The map value that stands for a real server (a packet mark, 32 bits): an IPv4 address as
+    its integer; an IPv6 address as 32 bits of its BLAKE2b hash, never 0."""
+    ip = ipaddress.ip_address(str(address))
+    if ip.version == 4:
+        return int(ip)
+    return int.from_bytes(hashlib.blake2b(ip.packed, digest_size=4, person=b"lbha-sid").digest(), "big") or 1
+
+
+def _v6(vs):
+    return ":" in str(vs["address"])
 
 
 def _hash64(*parts):
@@ -179,11 +191,13 @@ def bucket_table(servers, size=DEFAULT_BUCKETS, seed=0):
 
 def _servers(vs):
     servers = {}
-    for rs in vs["real_servers"]:
-        servers[server_id(rs["address"])] = rs["address"]
     sorry = vs.get("sorry_server")
-    if sorry:
-        servers[server_id(sorry["address"])] = sorry["address"]
+    for address in [rs["address"] for rs in vs["real_servers"]] + ([sorry["address"]] if sorry else []):
+        sid = server_id(address)
+        if servers.get(sid, address) != address:
+            raise ValueError("real servers %s and %s of %s have the same server id %s: give one of them "
+                             "another address" % (servers[sid], address, vs_key(vs), _hex(sid)))
+        servers[sid] = address
     return servers
 
 
@@ -222,7 +236,7 @@ def vs_key(vs):
 
 def vs_name(vs):
     """The name suffix of a virtual server's chain and maps: ``tcp_1_1_1_111_80``."""
-    return "%s_%s_%d" % (vs["protocol"].lower(), vs["address"].replace(".", "_"), vs["port"])
+    return "%s_%s_%d" % (vs["protocol"].lower(), re.sub(r"[.:]", "_", vs["address"]), vs["port"])
 
 
 def _ifchain(iface):
@@ -237,17 +251,20 @@ def _vs_chain(doc, vs):
     name = vs_name(vs)
     l4 = vs["protocol"].lower()
     dev = vs["interface"]
-    flow_key = "ip saddr . %s sport" % l4
-    fwd = 'fwd ip to meta mark map @servers_%s device "%s"' % (name, dev)
+    ipx = "ip6" if _v6(vs) else "ip"
+    # IPv6: the port first (nft 1.0.6, Debian 12, aborts on an update of a map whose key
+    # starts with a 16-byte address and has more after it)
+    flow_key = "%s sport . ip6 saddr" % l4 if ipx == "ip6" else "ip saddr . %s sport" % l4
+    fwd = 'fwd %s to meta mark map @servers_%s device "%s"' % (ipx, name, dev)
     flow_update = "update @flows_%s { %s : meta mark }" % (name, flow_key)
     persist = vs["persistence_timeout"] is not None
-    mask = vs["persistence_granularity"]
-    client = "ip saddr & %s" % mask if mask else "ip saddr"
+    mask = _client_mask(vs)
+    client = "%s saddr & %s" % (ipx, mask) if mask else "%s saddr" % ipx
     if persist:
         # the client (network) alone decides, so a standby director picks the same server
         hash_expr = "jhash %s mod %d seed 0x%x" % (client, doc["buckets"], doc["seed"])
     elif vs["lb_algo"] in HASH_ADDR_ALGOS:
-        hash_expr = "jhash ip saddr mod %d seed 0x%x" % (doc["buckets"], doc["seed"])
+        hash_expr = "jhash %s saddr mod %d seed 0x%x" % (ipx, doc["buckets"], doc["seed"])
     else:
         hash_expr = "jhash %s mod %d seed 0x%x" % (flow_key, doc["buckets"], doc["seed"])
     persist_update = "update @persist_%s { %s : meta mark }" % (name, client)
@@ -278,6 +295,15 @@ def _vs_chain(doc, vs):
     return rules
 
 
+def _client_mask(vs):
+    """The persistence mask as nft writes it: the dotted netmask (IPv4), or an IPv6 prefix
+    length as the address of its netmask; None for the whole address."""
+    mask = vs["persistence_granularity"]
+    if mask is None or not _v6(vs):
+        return mask
+    return None if int(mask) == 128 else str(ipaddress.IPv6Network("::/%d" % int(mask)).netmask)
+
+
 def render_structure(doc):
     """The table body without map/set elements (the part the fingerprint covers)."""
     lines = []
@@ -288,23 +314,24 @@ def render_structure(doc):
         devices.setdefault(vs["interface"], []).append(vs)
     for vs in doc["virtual_servers"]:
         name = vs_name(vs)
+        addr_type = "ipv6_addr" if _v6(vs) else "ipv4_addr"
         body.append("")
         body.append("\t# virtual server %s" % vs_key(vs))
         body.append("\tmap servers_%s {" % name)
-        body.append("\t\ttype mark : ipv4_addr")
+        body.append("\t\ttype mark : %s" % addr_type)
         body.append("\t}")
         body.append("\tmap buckets_%s {" % name)
         body.append("\t\ttype mark : mark")
         body.append("\t}")
         body.append("\tmap flows_%s {" % name)
-        body.append("\t\ttype ipv4_addr . inet_service : mark")
+        body.append("\t\ttype %s : mark" % ("inet_service . ipv6_addr" if _v6(vs) else "ipv4_addr . inet_service"))
         body.append("\t\tsize %d" % doc["flow_size"])
         body.append("\t\ttimeout %ds" % doc["flow_timeout"])
         body.append("\t\tflags dynamic")
         body.append("\t}")
         if vs["persistence_timeout"] is not None:
             body.append("\tmap persist_%s {" % name)
-            body.append("\t\ttype ipv4_addr : mark")
+            body.append("\t\ttype %s : mark" % addr_type)
             body.append("\t\tsize %d" % doc["flow_size"])
             body.append("\t\ttimeout %ds" % vs["persistence_timeout"])
             body.append("\t\tflags dynamic")
@@ -317,8 +344,9 @@ def render_structure(doc):
         body.append("\tchain %s {" % _ifchain(dev))
         body.append('\t\ttype filter hook ingress device "%s" priority 0; policy accept;' % dev)
         for vs in sorted(devices[dev], key=lambda v: (v["address"], v["protocol"], v["port"])):
-            body.append("\t\tmeta pkttype host ip daddr %s %s dport %d counter goto vs_%s"
-                        % (vs["address"], vs["protocol"].lower(), vs["port"], vs_name(vs)))
+            body.append("\t\tmeta pkttype host %s daddr %s %s dport %d counter goto vs_%s"
+                        % ("ip6" if _v6(vs) else "ip", vs["address"], vs["protocol"].lower(), vs["port"],
+                           vs_name(vs)))
         body.append("\t}")
     for vs in doc["virtual_servers"]:
         body.append("")

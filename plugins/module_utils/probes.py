@@ -49,7 +49,8 @@ def tcp_probe(host, port, timeout):
 
 
 def http_probe(host, port, timeout, urls, virtualhost=None, tls=False):
-    host_header = virtualhost or (host if port in (80, 443) else "%s:%d" % (host, port))
+    name = "[%s]" % host if ":" in host else host       # an IPv6 literal in a Host header is bracketed
+    host_header = virtualhost or (name if port in (80, 443) else "%s:%d" % (name, port))
     kind = "SSL" if tls else "HTTP"
 
     def fetch(path):

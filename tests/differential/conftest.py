@@ -34,4 +34,4 @@ def pytest_terminal_summary(terminalreporter):
     if STATS and STATS["examples"]:
         terminalreporter.write_line(
             "differential: %(examples)d examples, %(accepted)d accepted by the model, %(keepalived_runs)d "
-            "keepalived -t runs per version, %(nft_runs)d nft -c runs, %(disagreements)d disagreements" % STATS)
+            "keepalived -t runs per version, %(nft_runs)d nft -c runs (%(nft_ipv6_runs)d with IPv6), %(disagreements)d disagreements" % STATS)

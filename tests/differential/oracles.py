@@ -28,7 +28,7 @@ HOST_KEEPALIVED = shutil.which("keepalived") or next(
 CHROOT_GLOB = os.environ.get("LBHA_KEEPALIVED_CHROOTS", "/var/cache/lbha/chroot/*")
 NFT = shutil.which("nft") or next((p for p in ("/usr/sbin/nft", "/sbin/nft") if os.access(p, os.X_OK)), None)
 # What the differential test saw (printed at the end of the run).
-STATS = {"examples": 0, "accepted": 0, "keepalived_runs": 0, "nft_runs": 0, "disagreements": 0}
+STATS = {"examples": 0, "accepted": 0, "keepalived_runs": 0, "nft_runs": 0, "nft_ipv6_runs": 0, "disagreements": 0}
 # The script user of the rendered file must exist here: the director role creates
 # keepalived_script, 'nobody' stands in for it.
 STAND_IN_USER = "nobody"

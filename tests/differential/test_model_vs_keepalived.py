@@ -308,8 +308,6 @@ def clusters(draw):
     vss = []
     for _i in range(draw(st.integers(0, 2))):
         vip = draw(st.sampled_from(used_vips)) if used_vips else "10.0.0.100/24"
-        if clean() and dataplane == "nftables" and ":" in vip:
-            continue
         v6 = ":" in vip
         addr = vip.split("/", maxsplit=1)[0] if isinstance(vip, str) else vip
         fwmark = draw(st.integers(0, 6)) == 3
@@ -437,6 +435,7 @@ def test_model_refuses_or_keepalived_accepts(cluster, dirs):
         if dataplane == "nftables" and m["virtual_servers"]:
             ruleset = nft_ruleset(m)
             oracles.STATS["nft_runs"] += 1
+            oracles.STATS["nft_ipv6_runs"] += "fwd ip6 to" in ruleset
             ok, messages = oracles.nft_verdict(ruleset)
             if not ok:
                 problems.append("%s, nft -c: %s" % (name, messages))

@@ -54,3 +54,22 @@ class Namespaces(object):
         for ns in reversed(self.ns):
             run("ip", "netns", "del", ns, check=False)
         self.ns = []
+
+    def ipv6_lan(self, net, hosts, mac):
+        """A bridge (in namespace ``sw``) and one namespace per host of ``hosts`` ({name: number})
+        with ``eth0`` on it: MAC ``mac % number``, address ``net`` + number /64, and no duplicate
+        address detection, so every address (the link-local one too) is usable at once."""
+        for ns in ["sw"] + list(hosts):
+            self.add(ns)
+        self.ip("sw", "link", "add", "br0", "type", "bridge")
+        self.ip("sw", "link", "set", "br0", "up")
+        for ns, num in hosts.items():
+            self.ip("sw", "link", "add", "p-" + ns, "type", "veth", "peer", "name", "eth0", "netns", self.netns(ns))
+            self.ip("sw", "link", "set", "p-" + ns, "master", "br0", "up")
+            self.exec(ns, "sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=0")
+            self.ip(ns, "link", "set", "eth0", "address", mac % num)
+            self.ip(ns, "-6", "addr", "add", "%s%d/64" % (net, num), "dev", "eth0", "nodad")
+            self.ip(ns, "link", "set", "eth0", "up")
+        for ns in hosts:
+            until("a link-local address on %s" % ns, lambda ns=ns: "scope link" in self.ip(
+                ns, "-6", "addr", "show", "dev", "eth0").stdout)

@@ -25,7 +25,7 @@ import subprocess
 import sys
 
 import pytest
-from netns_helpers import Namespaces, run as _run, until
+from netns_helpers import Namespaces, run as _run
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 NDPROBE = os.path.join(REPO, "molecule", "suite", "lbha_suite", "ndprobe.py")
@@ -33,6 +33,7 @@ PREFIX = "lbh6-"
 NET = "fd6c:6268:6100::"
 VIP = NET + "111"
 HOSTS = {"d1": 1, "rs1": 3, "cli": 10}
+MAC = "02:52:00:00:06:%02x"
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 SERVER = r'''
@@ -80,7 +81,7 @@ pytestmark = pytest.mark.skipif(bool(MISSING), reason="this machine lacks %s" % 
 
 
 def mac_of(name):
-    return "02:52:00:00:06:%02x" % HOSTS[name]
+    return MAC % HOSTS[name]
 
 
 class Topology(Namespaces):
@@ -89,25 +90,13 @@ class Topology(Namespaces):
         self.procs = []
 
     def build(self):
-        for ns in ["sw"] + list(HOSTS):
-            self.add(ns)
-        self.ip("sw", "link", "add", "br0", "type", "bridge")
-        self.ip("sw", "link", "set", "br0", "up")
-        for ns, num in HOSTS.items():
-            self.ip("sw", "link", "add", "p-" + ns, "type", "veth", "peer", "name", "eth0", "netns", self.netns(ns))
-            self.ip("sw", "link", "set", "p-" + ns, "master", "br0", "up")
-            # no duplicate address detection: addresses usable at once (the link-local one too)
-            self.exec(ns, "sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=0")
-            self.ip(ns, "link", "set", "eth0", "address", mac_of(ns))
-            self.ip(ns, "-6", "addr", "add", "%s%d/64" % (NET, num), "dev", "eth0", "nodad")
-            self.ip(ns, "link", "set", "eth0", "up")
+        self.ipv6_lan(NET, HOSTS, MAC)
         # the real server: the VIP on lo, as the real_server role holds an IPv4 one (label lo:1
-        # has no IPv6 counterpart); the director: the VIP on its interface, as keepalived adds it
+        # has no IPv6 counterpart); the director: the VIP on its interface
         self.ip("rs1", "-6", "addr", "add", VIP + "/128", "dev", "lo", "nodad")
-        self.ip("d1", "-6", "addr", "add", VIP + "/64", "dev", "eth0", "nodad")
-        for ns in HOSTS:
-            until("a link-local address on %s" % ns, lambda ns=ns: "scope link" in self.ip(
-                ns, "-6", "addr", "show", "dev", "eth0").stdout)
+        # as keepalived adds an IPv6 VIP: nodad, and deprecated (preferred_lft 0) so that the
+        # director's own connections (its health checks) never leave from the VIP
+        self.ip("d1", "-6", "addr", "add", VIP + "/64", "dev", "eth0", "nodad", "preferred_lft", "0")
         server = self.popen("rs1", PYTHON, "-c", SERVER, "rs1", stdout=subprocess.PIPE, universal_newlines=True)
         self.procs.append(server)
         assert server.stdout.readline().strip() == "listening"

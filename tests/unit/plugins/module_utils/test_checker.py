@@ -351,6 +351,35 @@ def test_http_probe_status_and_digest(http_server):
     assert http_server.hosts[-1] == "127.0.0.1:%d" % port
 
 
+def test_http_probe_of_an_ipv6_server_brackets_its_host_header():
+    class H(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            self.server.hosts.append(self.headers.get("Host"))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    class Server6(HTTPServer):
+        address_family = socket.AF_INET6
+
+    try:
+        srv = Server6(("::1", 0), H)
+    except OSError as exc:
+        pytest.skip("no IPv6 loopback on this host (%s); the netns tests cover IPv6 checks" % exc)
+    srv.hosts = []
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        port = srv.server_address[1]
+        assert probes.http_probe("::1", port, 2, [{"path": "/"}])() == (True, None, None)
+        assert srv.hosts == ["[::1]:%d" % port]
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
 class _Run(object):
     """subprocess.run double: records the keyword arguments, answers with ``rc``."""
 

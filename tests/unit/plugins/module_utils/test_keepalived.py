@@ -206,6 +206,29 @@ def test_keepalived_config_test_large(tmp_path, eth0_keepalived):
     assert ok, messages
 
 
+@pytest.mark.parametrize("dataplane", ["ipvs", "nftables"])
+def test_an_ipv6_vip_is_deprecated_so_health_checks_never_leave_from_it(tmp_path, eth0_keepalived, dataplane):
+    # a VIP in the director's subnet would otherwise be a preferred source address: the real
+    # server, which holds the VIP on lo, answers a check sent from it to itself
+    cluster = {"vrrp_instances": [{"name": "VI_6", "interface": "eth0", "virtual_router_id": 61,
+                                   "virtual_ipaddress": ["fd6c:6268:6100::111/64", "fd6c:6268:6100::112/128"]},
+                                  {"name": "VI_4", "interface": "eth0", "virtual_router_id": 41,
+                                   "virtual_ipaddress": ["10.1.0.1/24"]}],
+               "virtual_servers": [{"address": "fd6c:6268:6100::111", "port": 80,
+                                    "check": {"type": "TCP_CHECK", "connect_timeout": 1},
+                                    "real_servers": [{"address": "fd6c:6268:6100::3"},
+                                                     {"address": "fd6c:6268:6100::4"}]}]}
+    m = model.normalize(cluster, {"name": "lb1", "priority": 100}, dataplane=dataplane)
+    text = keepalived.render(m)
+    assert "fd6c:6268:6100::111/64 preferred_lft 0\n" in text
+    assert "fd6c:6268:6100::112/128 preferred_lft 0\n" in text
+    assert "10.1.0.1/24\n" in text and "10.1.0.1/24 preferred_lft" not in text
+    path = tmp_path / "v6.conf"
+    path.write_text(_testable(text))
+    ok, messages, _unused = keepalived.config_test(str(path), run_argv, eth0_keepalived)
+    assert ok, messages
+
+
 def test_config_test_with_fake_binary(tmp_path):
     fake = tmp_path / "keepalived"
     fake.write_text("#!/bin/sh\necho \"(Line 3) Unknown keyword 'bogus'\" >&2\nexit 1\n")

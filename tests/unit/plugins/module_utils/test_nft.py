@@ -90,6 +90,40 @@ def test_golden_multi():
     assert 'hook ingress device "eth1"' in text
 
 
+def _v6_vs(**over):
+    vs = seed_vs(address="fd6c:6268:6100::111", real_servers=[
+        dict(seed_vs()["real_servers"][0], address="fd6c:6268:6100::3"),
+        dict(seed_vs()["real_servers"][1], address="fd6c:6268:6100::4")])
+    vs.update(over)
+    return vs
+
+
+def test_golden_ipv6():
+    text = render(seed_doc(_v6_vs(), _v6_vs(port=443, persistence_timeout=600, persistence_granularity=64)))
+    check_golden("ipv6.nft", text)
+    assert "meta pkttype host ip6 daddr fd6c:6268:6100::111 tcp dport 80 counter goto vs_tcp_fd6c_6268_6100__111_80" in text
+    assert "type mark : ipv6_addr" in text and "ipv4_addr" not in text
+    # the port first in the flow key: nft 1.0.6 aborts on an update with the address first
+    assert "type inet_service . ipv6_addr : mark" in text
+    assert "update @flows_tcp_fd6c_6268_6100__111_80 { tcp sport . ip6 saddr : meta mark }" in text
+    assert 'fwd ip6 to meta mark map @servers_tcp_fd6c_6268_6100__111_80 device "eth0"' in text
+    # persistence_granularity 64: the client's /64
+    assert "jhash ip6 saddr & ffff:ffff:ffff:ffff:: mod 251 seed 0x5f5" in text
+
+
+def test_ipv6_server_ids_are_stable_nonzero_32_bit_values():
+    ids = set(nft.server_id("fd6c:6268:6100::%x" % i) for i in range(1, 2000))
+    assert len(ids) == 1999 and all(0 < i < 2 ** 32 for i in ids)
+    assert nft.server_id("FD6C:6268:6100:0::3") == nft.server_id("fd6c:6268:6100::3")
+    assert nft.server_id("1.1.1.3") == 0x01010103
+
+
+def test_two_real_servers_with_one_server_id_are_refused(monkeypatch):
+    monkeypatch.setattr(nft, "server_id", lambda address: 7)
+    with pytest.raises(ValueError, match="have the same server id 0x00000007"):
+        nft.vs_table(_v6_vs(), [("fd6c:6268:6100::3", 1, True), ("fd6c:6268:6100::4", 1, True)])
+
+
 # -- bucket table properties -------------------------------------------------------------------
 
 WEIGHT_SETS = [(1, 1), (3, 1), (1, 1, 1), (5, 3, 2, 1), tuple(range(1, 11)), (1,) * 37, (100, 1), (7,)]
