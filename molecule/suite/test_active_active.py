@@ -212,6 +212,43 @@ def test_the_failover_playbook_empties_the_named_director_and_gives_back(topolog
     assert steady(topology), holders(topology)
 
 
+UPGRADE_MARK = "/var/tmp/lbha-upgrade-mark"
+
+
+def test_upgrade_directors_upgrades_each_director_while_it_holds_no_vip(
+        topology, active_active, inventory, tmp_path):
+    # the "upgrade" records when it ran and how many of the scenario's VIPs the director held then
+    vips = "|".join(re.escape(i["vip"]) for i in INSTANCES)
+    tasks = tmp_path / "upgrade.yml"
+    tasks.write_text(
+        "- name: Record the upgrade\n"
+        "  ansible.builtin.shell: >-\n"
+        "    printf '%%s %%s\\n' \"$(date +%%s.%%N)\"\n"
+        "    \"$(ip -o addr show dev eth0 | grep -cE ' (%s)/' || true)\" > %s\n"
+        "  changed_when: true\n" % (vips, UPGRADE_MARK))
+    for name in DIRECTORS:
+        topology[name].check("rm", "-f", UPGRADE_MARK)
+    client = topology[CLIENT]
+    recs = dict((i["vip"], poller(client, i["vip"], DRILL_SECONDS)) for i in INSTANCES)
+    try:
+        wait_for(lambda: all(len([p for p in r.peek() if p["ok"]]) >= 5 for r in recs.values()), 30,
+                 "good responses through every VIP")
+        t_start = time.time()
+        result = run_playbook(inventory, "upgrade_directors", {"lbha_upgrade_tasks": str(tasks)})
+        t_end = time.time()
+    finally:
+        polls = dict((vip, r.stop()) for vip, r in recs.items())
+    assert result.returncode == 0, result.tail()
+    marks = dict((name, topology[name].check("cat", UPGRADE_MARK).split()) for name in DIRECTORS)
+    assert all(int(held) == 0 for _stamp, held in marks.values()), "a director held a VIP while upgraded: %s" % marks
+    assert steady(topology), "each director is MASTER of its own instances again: %s" % holders(topology)
+    for vip, vip_polls in polls.items():
+        window = [p for p in vip_polls if t_start <= p["t"] <= t_end]
+        failed = [p for p in window if not p["ok"]]
+        assert len(window) >= 40 and not failed, "%s: %d of %d requests failed during the upgrade: %s" % (
+            vip, len(failed), len(window), ["%.2f: %s" % (p["t"] - t_start, p.get("error")) for p in failed[:10]])
+
+
 # --- a real server fails ---------------------------------------------------------------------------
 
 def test_a_real_server_failure_is_mailed_for_every_virtual_server(topology, active_active, plane):

@@ -45,6 +45,10 @@ def switchover_plan(reports, peer=None, source=None, restore=False):
                                       source if source not in ("", None) else None, bool(restore))
 
 
+def upgrade_plan(reports):
+    return operations.upgrade_plan(_mapping(reports, "upgrade_plan", "director reports"))
+
+
 def peer_problems(master, peer):
     return operations.peer_problems(_mapping(master, "peer_problems", "the MASTER's report"),
                                     _mapping(peer, "peer_problems", "the peer's report"))
@@ -74,6 +78,7 @@ class FilterModule(object):
             "director_reports": director_reports,
             "cluster_status": cluster_status,
             "switchover_plan": switchover_plan,
+            "upgrade_plan": upgrade_plan,
             "peer_problems": peer_problems,
             "restore_report": restore_report,
             "drain_problems": drain_problems,

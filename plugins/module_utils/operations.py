@@ -147,8 +147,7 @@ def switchover_plan(reports, peer=None, source=None, restore=False):
     elif len(masters) > 1 and not shared:
         problems.append("%s are each MASTER of other instances (active-active), so there is no one MASTER "
                         "to hand over from: lbha.cluster.failover takes the director to empty as "
-                        "lbha_failover_from; lbha.cluster.upgrade_directors does not support active-active "
-                        "clusters" % " and ".join(masters))
+                        "lbha_failover_from" % " and ".join(masters))
     elif len(masters) != 1:
         problems.append("MASTER on %s (exactly one expected)" % (", ".join(masters) or "no director"))
     else:
@@ -167,9 +166,33 @@ def switchover_plan(reports, peer=None, source=None, restore=False):
         nopreempt = sorted(i["name"] for i in read[master].get("vrrp_instances") or [] if i.get("nopreempt"))
         if nopreempt:
             problems.append("giving the VIPs back to %s restarts keepalived on %s, which is MASTER of %s: "
-                            "with nopreempt (%s) those would move too; switch over without "
-                            "lbha_failover_restore" % (master, peer, ", ".join(sorted(held[peer])), ", ".join(nopreempt)))
+                            "with nopreempt (%s) those would move too (lbha.cluster.failover without "
+                            "lbha_failover_restore leaves the VIPs on the peer)" % (
+                                master, peer, ", ".join(sorted(held[peer])), ", ".join(nopreempt)))
     return {"master": master, "peer": peer, "problems": problems}
+
+
+def upgrade_plan(reports):
+    """The order of a rolling upgrade: ``{"backups", "masters", "peer", "problems"}``.
+
+    ``backups`` (MASTER of no instance) are upgraded first, one at a time, in place; then each
+    of ``masters`` (MASTER of at least one instance: one director, or every director of an
+    active-active cluster), one at a time, behind a switchover to ``peer[master]`` and back.
+    Each master's switchover is planned as :func:`switchover_plan` with ``restore``, so a split
+    brain, no MASTER at all, no peer, or ``nopreempt`` with a peer that holds instances of its
+    own is a problem, and nothing starts.
+    """
+    read = _readable(reports)
+    masters = sorted(h for h, rep in read.items() if rep.get("master"))
+    problems, peers = [], {}
+    if not masters:
+        problems.append("MASTER on no director")
+    for master in masters:
+        plan = switchover_plan(reports, source=master, restore=True)
+        peers[master] = plan["peer"]
+        problems.extend(p for p in plan["problems"] if p not in problems)
+    return {"backups": sorted(h for h in read if h not in masters), "masters": masters, "peer": peers,
+            "problems": problems}
 
 
 def peer_problems(master, peer):

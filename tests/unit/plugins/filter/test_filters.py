@@ -100,4 +100,5 @@ def test_every_filter_is_registered():
     assert names == {"vips", "virtual_services", "director_hosts", "director_planes", "host_addresses",
                      "real_server_hosts",
                      "director_reports", "cluster_status", "switchover_plan", "peer_problems", "drain_problems",
-                     "real_servers_settled", "restore_report", "vrrp_rules", "stale_vrrp_rules", "health_ruleset"}
+                     "real_servers_settled", "restore_report", "vrrp_rules", "stale_vrrp_rules", "health_ruleset",
+                     "upgrade_plan"}

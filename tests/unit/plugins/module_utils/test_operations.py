@@ -87,8 +87,7 @@ def test_switchover_plan_needs_the_source_named_in_an_active_active_cluster():
     assert plan["master"] is None
     assert plan["problems"] == [
         "lb1 and lb2 are each MASTER of other instances (active-active), so there is no one MASTER to hand over "
-        "from: lbha.cluster.failover takes the director to empty as lbha_failover_from; "
-        "lbha.cluster.upgrade_directors does not support active-active clusters"]
+        "from: lbha.cluster.failover takes the director to empty as lbha_failover_from"]
     assert operations.switchover_plan(reports, source="lb2") == {"master": "lb2", "peer": "lb1", "problems": []}
     assert operations.switchover_plan(reports, source="lb1")["peer"] == "lb2"
     assert operations.switchover_plan(reports, "lb1", "lb1")["problems"] == ["lb1 is the MASTER itself"]
@@ -101,7 +100,8 @@ def test_switchover_plan_refuses_to_give_back_nopreempt_instances_of_an_active_a
     assert operations.switchover_plan(reports, source="lb1")["problems"] == []
     problems = operations.switchover_plan(reports, source="lb1", restore=True)["problems"]
     assert problems == ["giving the VIPs back to lb1 restarts keepalived on lb2, which is MASTER of VI_2: with "
-                        "nopreempt (VI_1) those would move too; switch over without lbha_failover_restore"]
+                        "nopreempt (VI_1) those would move too (lbha.cluster.failover without "
+                        "lbha_failover_restore leaves the VIPs on the peer)"]
     lb1["vrrp_instances"][0]["nopreempt"] = False
     assert operations.switchover_plan(reports, source="lb1", restore=True)["problems"] == []
 
@@ -188,3 +188,35 @@ def test_restore_report_says_whether_the_old_master_holds_its_vips_again():
     unread = operations.restore_report(before, {"failed": True, "msg": "no"}, "lb2", None, None)
     assert not unread["restored"] and "failed at '?': no message" in unread["msg"]
     assert not operations.restore_report(before, None, "lb2", "x", "y")["restored"]
+
+
+# --- upgrade_plan ---------------------------------------------------------------------------------
+
+def test_upgrade_plan_of_one_master_upgrades_the_backups_first_then_the_master_behind_the_best_peer():
+    reports = dict(healthy(), lb3=report(priority=95))
+    assert operations.upgrade_plan(reports) == {"backups": ["lb2", "lb3"], "masters": ["lb1"],
+                                                "peer": {"lb1": "lb3"}, "problems": []}
+
+
+def test_upgrade_plan_of_an_active_active_cluster_moves_each_masters_instances_in_turn():
+    reports = {"lb1": report("MASTER", held=["1.1.1.111"], priority=100),
+               "lb2": report("MASTER", held=["1.1.1.112"], priority=100, instance="VI_2")}
+    assert operations.upgrade_plan(reports) == {"backups": [], "masters": ["lb1", "lb2"],
+                                                "peer": {"lb1": "lb2", "lb2": "lb1"}, "problems": []}
+
+
+def test_upgrade_plan_refuses_a_split_brain_no_master_nopreempt_active_active_and_a_lone_director():
+    split = {"lb1": report("MASTER", held=["1.1.1.111"], priority=100), "lb2": report("MASTER", held=["1.1.1.111"])}
+    assert operations.upgrade_plan(split)["problems"] == ["MASTER of VI_1 on lb1, lb2 (split brain)"]
+    assert operations.upgrade_plan({"lb1": report(), "lb2": report()})["problems"] == ["MASTER on no director"]
+    lb1 = report("MASTER", held=["1.1.1.111"], priority=100)
+    lb1["vrrp_instances"][0]["nopreempt"] = True
+    nopreempt = {"lb1": lb1, "lb2": report("MASTER", held=["1.1.1.112"], priority=100, instance="VI_2")}
+    assert [p.split(":")[0] for p in operations.upgrade_plan(nopreempt)["problems"]] == [
+        "giving the VIPs back to lb1 restarts keepalived on lb2, which is MASTER of VI_2"]
+    # a single-MASTER cluster with nopreempt is fine: the peer holds nothing of its own
+    single = healthy()
+    single["lb1"]["vrrp_instances"][0]["nopreempt"] = True
+    assert operations.upgrade_plan(single)["problems"] == []
+    assert operations.upgrade_plan({"lb1": report("MASTER", held=["1.1.1.111"])})["problems"] == [
+        "no reachable director other than the MASTER to take over"]
