@@ -93,6 +93,19 @@ def _v6(vs):
     return ":" in str(vs["address"])
 
 
+def _family(vs):
+    """The nft words of a virtual server's address family: its match (``ip``/``ip6``), address
+    type, and the flow map's key with the key's type. IPv6 puts the port first: nft 1.0.6
+    (Debian 12) aborts on an update of a map whose key starts with a 16-byte address and has
+    more after it."""
+    l4 = vs["protocol"].lower()
+    if _v6(vs):
+        return {"ip": "ip6", "addr": "ipv6_addr",
+                "flow_key": "%s sport . ip6 saddr" % l4, "flow_type": "inet_service . ipv6_addr"}
+    return {"ip": "ip", "addr": "ipv4_addr", "flow_key": "ip saddr . %s sport" % l4,
+            "flow_type": "ipv4_addr . inet_service"}
+
+
 def _hash64(*parts):
     data = "\x1f".join(str(p) for p in parts).encode("utf-8")
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
@@ -251,10 +264,8 @@ def _vs_chain(doc, vs):
     name = vs_name(vs)
     l4 = vs["protocol"].lower()
     dev = vs["interface"]
-    ipx = "ip6" if _v6(vs) else "ip"
-    # IPv6: the port first (nft 1.0.6, Debian 12, aborts on an update of a map whose key
-    # starts with a 16-byte address and has more after it)
-    flow_key = "%s sport . ip6 saddr" % l4 if ipx == "ip6" else "ip saddr . %s sport" % l4
+    family = _family(vs)
+    ipx, flow_key = family["ip"], family["flow_key"]
     fwd = 'fwd %s to meta mark map @servers_%s device "%s"' % (ipx, name, dev)
     flow_update = "update @flows_%s { %s : meta mark }" % (name, flow_key)
     persist = vs["persistence_timeout"] is not None
@@ -314,24 +325,24 @@ def render_structure(doc):
         devices.setdefault(vs["interface"], []).append(vs)
     for vs in doc["virtual_servers"]:
         name = vs_name(vs)
-        addr_type = "ipv6_addr" if _v6(vs) else "ipv4_addr"
+        family = _family(vs)
         body.append("")
         body.append("\t# virtual server %s" % vs_key(vs))
         body.append("\tmap servers_%s {" % name)
-        body.append("\t\ttype mark : %s" % addr_type)
+        body.append("\t\ttype mark : %s" % family["addr"])
         body.append("\t}")
         body.append("\tmap buckets_%s {" % name)
         body.append("\t\ttype mark : mark")
         body.append("\t}")
         body.append("\tmap flows_%s {" % name)
-        body.append("\t\ttype %s : mark" % ("inet_service . ipv6_addr" if _v6(vs) else "ipv4_addr . inet_service"))
+        body.append("\t\ttype %s : mark" % family["flow_type"])
         body.append("\t\tsize %d" % doc["flow_size"])
         body.append("\t\ttimeout %ds" % doc["flow_timeout"])
         body.append("\t\tflags dynamic")
         body.append("\t}")
         if vs["persistence_timeout"] is not None:
             body.append("\tmap persist_%s {" % name)
-            body.append("\t\ttype %s : mark" % addr_type)
+            body.append("\t\ttype %s : mark" % family["addr"])
             body.append("\t\tsize %d" % doc["flow_size"])
             body.append("\t\ttimeout %ds" % vs["persistence_timeout"])
             body.append("\t\tflags dynamic")
@@ -345,8 +356,7 @@ def render_structure(doc):
         body.append('\t\ttype filter hook ingress device "%s" priority 0; policy accept;' % dev)
         for vs in sorted(devices[dev], key=lambda v: (v["address"], v["protocol"], v["port"])):
             body.append("\t\tmeta pkttype host %s daddr %s %s dport %d counter goto vs_%s"
-                        % ("ip6" if _v6(vs) else "ip", vs["address"], vs["protocol"].lower(), vs["port"],
-                           vs_name(vs)))
+                        % (_family(vs)["ip"], vs["address"], vs["protocol"].lower(), vs["port"], vs_name(vs)))
         body.append("\t}")
     for vs in doc["virtual_servers"]:
         body.append("")
