@@ -81,8 +81,7 @@ def dataplane():
 
 class Topology6(v4.Topology):
     def __init__(self):
-        super(Topology6, self).__init__(directors=("d1",))
-        self.prefix = "lbh6n-"
+        super(Topology6, self).__init__(directors=("d1",), prefix="lbh6n-")
 
     def build(self):
         self.ipv6_lan(NET, HOSTS, "02:52:00:00:07:%02x")

@@ -192,8 +192,8 @@ def dataplane(algo="rr", weights=(1, 1), delay_loop=1, drained=()):
 class Topology(Namespaces):
     """Namespaces, bridge, real servers and checkers; ``close()`` removes everything."""
 
-    def __init__(self, directors=("d1", "d2")):
-        super(Topology, self).__init__(PREFIX)
+    def __init__(self, directors=("d1", "d2"), prefix=PREFIX):
+        super(Topology, self).__init__(prefix)
         self.tmp = tempfile.mkdtemp(prefix="lbhat-")
         self.directors = list(directors)
         self.procs = {}

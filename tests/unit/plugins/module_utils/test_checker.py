@@ -299,23 +299,26 @@ def test_reload_keeps_health_of_unchanged_servers(tmp_path):
 
 # -- probes against real sockets on 127.0.0.1 ----------------------------------------------------
 
+class _Web1(BaseHTTPRequestHandler):
+    """web1's page on /, 404 elsewhere; records each request's Host header in ``server.hosts``."""
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        # record before answering: the client may read the reply before this thread resumes
+        self.server.hosts.append(self.headers.get("Host"))
+        body = b"hello from web1\n"
+        code = 200 if self.path == "/" else 404
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
 @pytest.fixture()
 def http_server():
-    class H(BaseHTTPRequestHandler):
-        def log_message(self, *a):
-            pass
-
-        def do_GET(self):
-            # record before answering: the client may read the reply before this thread resumes
-            self.server.hosts.append(self.headers.get("Host"))
-            body = b"hello from web1\n"
-            code = 200 if self.path == "/" else 404
-            self.send_response(code)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    srv = HTTPServer(("127.0.0.1", 0), H)
+    srv = HTTPServer(("127.0.0.1", 0), _Web1)
     srv.hosts = []
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
@@ -352,21 +355,11 @@ def test_http_probe_status_and_digest(http_server):
 
 
 def test_http_probe_of_an_ipv6_server_brackets_its_host_header():
-    class H(BaseHTTPRequestHandler):
-        def log_message(self, *a):
-            pass
-
-        def do_GET(self):
-            self.server.hosts.append(self.headers.get("Host"))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
     class Server6(HTTPServer):
         address_family = socket.AF_INET6
 
     try:
-        srv = Server6(("::1", 0), H)
+        srv = Server6(("::1", 0), _Web1)
     except OSError as exc:
         pytest.skip("no IPv6 loopback on this host (%s); the netns tests cover IPv6 checks" % exc)
     srv.hosts = []
