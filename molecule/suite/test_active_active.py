@@ -16,7 +16,7 @@ import pytest
 from lbha_suite.cluster import (CLIENT, DIRECTORS, DRIVER, PAGES, POLLER_SCRIPT, REAL_SERVERS, SCENARIO,
                                 SERVICE_PORT, Recorder, arp_replies, master_down_interval, neighbour_mac,
                                 read_mails, start_everything, start_host, wait_booted, wait_for)
-from lbha_suite.playbooks import run_playbook
+from lbha_suite.playbooks import run_playbook, upgrade_marks, upgrade_recorder
 from lbha_suite.scenario import VRRP_STATE_DIR
 
 INSTANCES = SCENARIO.instances
@@ -212,35 +212,24 @@ def test_the_failover_playbook_empties_the_named_director_and_gives_back(topolog
     assert steady(topology), holders(topology)
 
 
-UPGRADE_MARK = "/var/tmp/lbha-upgrade-mark"
-
-
 def test_upgrade_directors_upgrades_each_director_while_it_holds_no_vip(
         topology, active_active, inventory, tmp_path):
     # the "upgrade" records when it ran and how many of the scenario's VIPs the director held then
-    vips = "|".join(re.escape(i["vip"]) for i in INSTANCES)
-    tasks = tmp_path / "upgrade.yml"
-    tasks.write_text(
-        "- name: Record the upgrade\n"
-        "  ansible.builtin.shell: >-\n"
-        "    printf '%%s %%s\\n' \"$(date +%%s.%%N)\"\n"
-        "    \"$(ip -o addr show dev eth0 | grep -cE ' (%s)/' || true)\" > %s\n"
-        "  changed_when: true\n" % (vips, UPGRADE_MARK))
-    for name in DIRECTORS:
-        topology[name].check("rm", "-f", UPGRADE_MARK)
+    tasks = upgrade_recorder(tmp_path / "upgrade.yml", [i["vip"] for i in INSTANCES],
+                             [topology[name] for name in DIRECTORS])
     client = topology[CLIENT]
     recs = dict((i["vip"], poller(client, i["vip"], DRILL_SECONDS)) for i in INSTANCES)
     try:
         wait_for(lambda: all(len([p for p in r.peek() if p["ok"]]) >= 5 for r in recs.values()), 30,
                  "good responses through every VIP")
         t_start = time.time()
-        result = run_playbook(inventory, "upgrade_directors", {"lbha_upgrade_tasks": str(tasks)})
+        result = run_playbook(inventory, "upgrade_directors", {"lbha_upgrade_tasks": tasks})
         t_end = time.time()
     finally:
         polls = dict((vip, r.stop()) for vip, r in recs.items())
     assert result.returncode == 0, result.tail()
-    marks = dict((name, topology[name].check("cat", UPGRADE_MARK).split()) for name in DIRECTORS)
-    assert all(int(held) == 0 for _stamp, held in marks.values()), "a director held a VIP while upgraded: %s" % marks
+    marks = upgrade_marks([topology[name] for name in DIRECTORS])
+    assert all(held == 0 for _stamp, held in marks.values()), "a director held a VIP while upgraded: %s" % marks
     assert steady(topology), "each director is MASTER of its own instances again: %s" % holders(topology)
     for vip, vip_polls in polls.items():
         window = [p for p in vip_polls if t_start <= p["t"] <= t_end]

@@ -396,9 +396,11 @@ def test_real_server_failure_and_recovery(topology, steady_cluster, plane, failo
         # every director checks on its own clock (a director that restarted in an earlier test
         # is out of phase with the other): each must see the failure before nginx comes back,
         # or it has no transition to mail
-        wait_for(lambda: not [d for d in DIRECTORS if serving(plane, topology[d], REAL_SERVERS[failing])],
-                 detect_bound + 10, lambda: "every director's %s plane to take %s out (still serving: %s)" % (
-                     plane.name, failing, [d for d in DIRECTORS if serving(plane, topology[d], REAL_SERVERS[failing])]))
+
+        def still_serving():
+            return [d for d in DIRECTORS if serving(plane, topology[d], REAL_SERVERS[failing])]
+        wait_for(lambda: not still_serving(), detect_bound + 10, lambda: "every director's %s plane to take %s "
+                 "out (still serving: %s)" % (plane.name, failing, still_serving()))
         t_recover = time.time()
         web1.check("systemctl", "start", "nginx", timeout=60)
         t_web1 = drill.wait_good(t_recover, 1, readd_bound + 30, "%s to serve again" % failing,

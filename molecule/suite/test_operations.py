@@ -21,7 +21,7 @@ from lbha_suite.cluster import (CLIENT, DIRECTOR_BACKUP, DIRECTOR_MASTER, DIRECT
                                 REAL_SERVERS, SCENARIO, VIP, holds_vip, is_master, master_down_interval,
                                 outage, run_requests, serving, start_poller, start_sampler, vrrp_state,
                                 wait_for, wait_master)
-from lbha_suite.playbooks import run_module, run_playbook
+from lbha_suite.playbooks import run_module, run_playbook, upgrade_marks, upgrade_recorder
 
 WEB1, WEB2 = sorted(REAL_SERVERS)[:2]
 LB1, LB2 = DIRECTOR_MASTER, DIRECTOR_BACKUP
@@ -298,34 +298,20 @@ def test_failover_refuses_when_the_peer_is_unhealthy(topology, steady_cluster, i
 
 # --- rolling upgrade of the directors -----------------------------------------------------------------
 
-UPGRADE_MARK = "/var/tmp/lbha-upgrade-mark"
-
-
 def test_upgrade_directors_upgrades_the_backup_first_and_never_the_vip_holder(
         topology, steady_cluster, inventory, tmp_path):
     # the "upgrade" records when it ran and whether this director held the VIP at that moment
-    tasks = tmp_path / "upgrade.yml"
-    tasks.write_text(
-        "- name: Record the upgrade\n"
-        "  ansible.builtin.shell: >-\n"
-        "    printf '%%s %%s\\n' \"$(date +%%s.%%N)\"\n"
-        "    \"$(ip -4 -o addr show dev eth0 | grep -c ' %s/' || true)\" > %s\n"
-        "  changed_when: true\n" % (VIP, UPGRADE_MARK))
-    for name in DIRECTORS:
-        topology[name].check("rm", "-f", UPGRADE_MARK)
+    tasks = upgrade_recorder(tmp_path / "upgrade.yml", [VIP], [topology[name] for name in DIRECTORS])
     poller = start_poller(topology[CLIENT], POLL_SECONDS)
     try:
         wait_for(lambda: len([p for p in poller.peek() if p["ok"]]) >= 5, 30, "good responses")
         t_start = time.time()
-        result = playbook(inventory, "upgrade_directors", lbha_upgrade_tasks=str(tasks))
+        result = playbook(inventory, "upgrade_directors", lbha_upgrade_tasks=tasks)
         polls = poller.stop()
     finally:
         poller.stop()
     assert result.returncode == 0, result.tail()
-    marks = {}
-    for name in DIRECTORS:
-        stamp, held = topology[name].check("cat", UPGRADE_MARK).split()
-        marks[name] = (float(stamp), int(held))
+    marks = upgrade_marks([topology[name] for name in DIRECTORS])
     assert marks[DIRECTOR_BACKUP][0] < marks[DIRECTOR_MASTER][0], "the MASTER was upgraded first: %s" % marks
     assert all(held == 0 for _unused, held in marks.values()), "a director held the VIP while upgraded: %s" % marks
     assert is_master(topology, DIRECTOR_MASTER), "%s is not MASTER again after the upgrade" % LB1

@@ -10,6 +10,7 @@ __metaclass__ = type
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -113,3 +114,31 @@ def run_playbook(inventory, name, extra_vars=None, timeout=PLAYBOOK_TIMEOUT, ext
     proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
                           env=env, cwd=PROJECT_DIR, timeout=timeout, check=False)
     return PlaybookResult(argv, proc.returncode, proc.stdout, time.monotonic() - started)
+
+
+UPGRADE_MARK = "/var/tmp/lbha-upgrade-mark"
+
+
+def upgrade_recorder(path, vips, hosts):
+    """Upgrade tasks for ``lbha_upgrade_tasks``, written to ``path``: the "upgrade" records in
+    UPGRADE_MARK when it ran and how many of ``vips`` the director then held on eth0. The marks
+    of an earlier run are removed from ``hosts`` first."""
+    with open(str(path), "w") as handle:
+        handle.write(
+            "- name: Record the upgrade\n"
+            "  ansible.builtin.shell: >-\n"
+            "    printf '%%s %%s\\n' \"$(date +%%s.%%N)\"\n"
+            "    \"$(ip -o addr show dev eth0 | grep -cE ' (%s)/' || true)\" > %s\n"
+            "  changed_when: true\n" % ("|".join(re.escape(v) for v in vips), UPGRADE_MARK))
+    for host in hosts:
+        host.check("rm", "-f", UPGRADE_MARK)
+    return str(path)
+
+
+def upgrade_marks(hosts):
+    """``{host name: (time of its upgrade, VIPs it held then)}`` from UPGRADE_MARK."""
+    marks = {}
+    for host in hosts:
+        stamp, held = host.check("cat", UPGRADE_MARK).split()
+        marks[host.name] = (float(stamp), int(held))
+    return marks
