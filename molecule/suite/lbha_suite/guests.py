@@ -38,6 +38,7 @@ STATE_FILE = "guests.json"
 HERE = os.path.dirname(os.path.abspath(__file__))
 SMTP_PORT = 25
 SHUTDOWN_TIMEOUT = 120
+KILL_TIMEOUT = 60
 
 
 def log(msg):
@@ -93,8 +94,12 @@ def ssh_argv(state, host_address, argv=None, timeout=10):
 
 def forget_connection(state, guest):
     """Close the multiplexed SSH connection to a guest (its qemu stopped or was killed)."""
-    subprocess.run(["ssh"] + ssh_options(state) + ["-O", "exit", guest["address"]],
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30, check=False)
+    try:
+        subprocess.run(["ssh"] + ssh_options(state) + ["-O", "exit", guest["address"]],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30, check=False)
+    except subprocess.TimeoutExpired:
+        # a master that does not answer is as good as gone once its socket is removed below
+        log("ssh master of %s did not answer `-O exit` within 30 s" % guest["address"])
     path = control_path(state, guest["address"])
     if os.path.exists(path):
         os.unlink(path)
@@ -118,6 +123,23 @@ def pid_alive(pid, program, marker):
 
 def qemu_pid_alive(pid, marker):
     return pid_alive(pid, QEMU, marker)
+
+
+def signal_pid(pid, signum):
+    """Send signum to pid; a process that exited since it was looked at is not an error."""
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def proc_state(pid):
+    """pid and its state letter from /proc (D: uninterruptible, Z: zombie), for error messages."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return "%d %s" % (pid, f.read().rsplit(")", 1)[1].split()[0])
+    except (OSError, IndexError):
+        return "%d gone" % pid
 
 
 def read_pid(path):
@@ -388,8 +410,8 @@ def kill(state, name):
     """The guest's power cut: SIGKILL to its qemu (nothing in the guest runs another instruction)."""
     guest = _guest(state, name)
     if qemu_pid_alive(guest["pid"], state["state_dir"]):
-        os.kill(guest["pid"], signal.SIGKILL)
-        if not _wait_exit(state, guest, 30):
+        signal_pid(guest["pid"], signal.SIGKILL)
+        if not _wait_exit(state, guest, KILL_TIMEOUT):
             raise RuntimeError("%s: qemu pid %d did not exit after SIGKILL" % (name, guest["pid"]))
     forget_connection(state, guest)
 
@@ -455,17 +477,20 @@ def cmd_down(state_dir):
     for pid in sorted(pids):
         if qemu_pid_alive(pid, state_dir):
             log("killing qemu pid %d" % pid)
-            os.kill(pid, signal.SIGKILL)
+            signal_pid(pid, signal.SIGKILL)
     # `ip netns exec` execs the receiver: the pid runs python3 by the time it is stopped
     if smtp and any(pid_alive(smtp["pid"], program, smtp["maildir"]) for program in ("ip", "python3")):
         log("stopping the SMTP receiver (pid %d)" % smtp["pid"])
-        os.kill(smtp["pid"], signal.SIGTERM)
-    deadline = time.time() + 10
+        signal_pid(smtp["pid"], signal.SIGTERM)
+    # a killed qemu exits once its guest memory is released; on a loaded 2-core host that has
+    # taken longer than 10 s, so the wait is generous and names what it waited for
+    deadline = time.time() + KILL_TIMEOUT
     while any(qemu_pid_alive(p, state_dir) for p in pids) and time.time() < deadline:
         time.sleep(0.1)
     left = [p for p in pids if qemu_pid_alive(p, state_dir)]
     if left:
-        raise RuntimeError("qemu pids %s did not exit" % left)
+        raise RuntimeError("qemu pids %s did not exit within %d s of SIGKILL (states: %s)"
+                           % (left, KILL_TIMEOUT, ", ".join(proc_state(p) for p in left)))
     if state is not None:
         for guest in state.get("guests", []):
             forget_connection(state, guest)
