@@ -7,14 +7,16 @@ The sources are bare addresses, resolved by the model's own address rule (a dire
 ``lbha_director_address`` may carry a prefix, ``1.1.1.1/24``: the rule admits ``1.1.1.1``, never
 the subnet), plus the explicit ``unicast_peers`` of the definition. The director role owns every
 rich rule of its zone that accepts VRRP: one whose source is not a peer any more (a removed
-director, a subnet an earlier release wrote) is removed.
+director, a subnet an earlier release wrote) is removed. The one subnet it admits is IPv6
+link-local to the VRRP group, while an instance advertises over IPv6 multicast
+(``LINK_LOCAL_VRRP_RULE``).
 """
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import re
 
-from .model import parse_address, parse_interface
+from .model import multicast_ipv6_instances, parse_address, parse_interface
 
 _VRRP_ACCEPT_RE = re.compile(r'^\s*rule\b.*\bprotocol value="vrrp"\s+accept\s*$')
 
@@ -65,9 +67,20 @@ def vrrp_rule(address):
     return 'rule family="%s" source address="%s" protocol value="vrrp" accept' % (family, address)
 
 
+# IPv6 multicast VRRP (VRRPv3) leaves from the sender's link-local address, which no inventory
+# knows: the rule admits link-local sources to the VRRP group only. Link-local packets never
+# cross a router, and keepalived drops an advert whose hop limit is not 255, so only hosts on
+# the segment are admitted (pin the peers with unicast_peers where that is too wide).
+LINK_LOCAL_VRRP_RULE = 'rule family="ipv6" source address="fe80::/10" destination address="ff02::12" protocol value="vrrp" accept'
+
+
 def vrrp_rules(directors, host, cluster=None):
-    """The rich rules ``host`` needs: one per peer source."""
-    return [vrrp_rule(a) for a in peer_sources(directors, host, cluster)]
+    """The rich rules ``host`` needs: one per peer source, and the link-local one when an
+    instance advertises over IPv6 multicast."""
+    rules = [vrrp_rule(a) for a in peer_sources(directors, host, cluster)]
+    if multicast_ipv6_instances(cluster):
+        rules.append(LINK_LOCAL_VRRP_RULE)
+    return rules
 
 
 def stale_vrrp_rules(current, wanted):

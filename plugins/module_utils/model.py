@@ -1846,3 +1846,22 @@ def vips(cluster):
             except ValueError:
                 continue
     return [str(a) for a in sorted(found, key=lambda a: (a.version, a))]
+
+
+def multicast_ipv6_instances(cluster):
+    """Names of the raw definition's instances that advertise over IPv6 multicast: an IPv6 first
+    VIP and neither ``unicast`` nor ``unicast_peers``. Their adverts leave from the sender's
+    link-local address (RFC 5798), never from its configured one."""
+    out = []
+    for inst in _raw_list(cluster, "vrrp_instances"):
+        if not isinstance(inst, dict) or inst.get("unicast") or inst.get("unicast_peers"):
+            continue
+        raw_vips = inst.get("virtual_ipaddress")
+        first = raw_vips[0] if isinstance(raw_vips, (list, tuple)) and raw_vips else None
+        try:
+            ip = parse_interface(first.get("address") if isinstance(first, dict) else first).ip
+        except (ValueError, TypeError, AttributeError):
+            continue
+        if ip.version == 6:
+            out.append(str(inst.get("name")))
+    return out

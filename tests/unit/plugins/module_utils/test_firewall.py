@@ -28,6 +28,25 @@ def test_explicit_unicast_peers_are_admitted_too():
     assert firewall.peer_sources(DIRECTORS[:2], "lb1", cluster) == ["1.1.1.2", "1.1.1.8", "1.1.1.9"]
 
 
+def test_an_ipv6_multicast_instance_admits_link_local_vrrp_to_the_group_only():
+    v6 = {"name": "VI_6", "virtual_ipaddress": ["fd01:1:1:1::111/64"]}
+    v4 = {"name": "VI_1", "virtual_ipaddress": [{"address": "1.1.1.111/24"}]}
+    rules = firewall.vrrp_rules(DIRECTORS[:2], "lb1", {"vrrp_instances": [v4, v6]})
+    # exactly as firewall-cmd --list-rich-rules prints it (firewalld 1.3), or every run re-adds it
+    assert rules[-1] == ('rule family="ipv6" source address="fe80::/10" destination address="ff02::12" '
+                         'protocol value="vrrp" accept')
+    assert rules[:-1] == ['rule family="ipv4" source address="1.1.1.2" protocol value="vrrp" accept']
+    # wanted, so never purged as a subnet
+    assert firewall.stale_vrrp_rules(rules, rules) == []
+    # unicast adverts leave from the configured address: no link-local rule
+    for unicast in ({"unicast": True}, {"unicast_peers": ["fd01:1:1:1::2"]}):
+        cluster = {"vrrp_instances": [v4, dict(v6, **unicast)]}
+        assert firewall.LINK_LOCAL_VRRP_RULE not in firewall.vrrp_rules(DIRECTORS[:2], "lb1", cluster)
+    assert firewall.vrrp_rules(DIRECTORS[:2], "lb1", {"vrrp_instances": [v4]}) == rules[:-1]
+    # a VIP the model refuses elsewhere does not break the rule set
+    assert firewall.vrrp_rules(DIRECTORS[:2], "lb1", {"vrrp_instances": [{"virtual_ipaddress": ["x"]}]}) == rules[:-1]
+
+
 def test_a_bad_address_is_named():
     with pytest.raises(ValueError, match="lb2: lbha_director_address '1.1.1.300' is not an IP address"):
         firewall.peer_sources([{"name": "lb2", "address": "1.1.1.300"}], "lb1")
