@@ -14,8 +14,9 @@ import time
 import pytest
 
 from lbha_suite.cluster import (CLIENT, DIRECTORS, DRIVER, PAGES, POLLER_SCRIPT, REAL_SERVERS, SCENARIO,
-                                SERVICE_PORT, Recorder, arp_replies, master_down_interval, neighbour_mac,
-                                read_mails, start_everything, start_host, wait_booted, wait_for)
+                                SERVICE_PORT, Recorder, fetch, master_down_interval, neighbour_mac,
+                                neighbour_replies, read_mails, start_everything, start_host, wait_booted,
+                                wait_for)
 from lbha_suite.playbooks import run_playbook, upgrade_marks, upgrade_recorder
 from lbha_suite.scenario import VRRP_STATE_DIR
 
@@ -32,10 +33,10 @@ def state_of(host, instance):
 
 
 def vips_on(host):
-    """The VIPs of the scenario on the host's interface (nothing when it is down)."""
+    """The VIPs of the scenario (IPv4 and IPv6) on the host's interface (nothing when it is down)."""
     if not DRIVER.running(host.name):
         return set()
-    held = set(a["local"] for a in host.addresses(host.interface))
+    held = set(a["local"] for a in host.addresses(host.interface, family=None))
     return set(i["vip"] for i in INSTANCES) & held
 
 
@@ -105,7 +106,7 @@ def test_keepalived_conf_has_each_instances_own_priority(director):
 
 
 def test_every_real_server_holds_every_vip_on_lo(real_server):
-    held = set(a["local"] for a in real_server.addresses("lo"))
+    held = set(a["local"] for a in real_server.addresses("lo", family=None))
     assert set(i["vip"] for i in INSTANCES) <= held, held
 
 
@@ -120,13 +121,19 @@ def test_every_vip_reaches_both_real_servers(topology, active_active):
         assert set(p["page"] for p in polls) == set(PAGES.values()), (inst["vip"], set(p["page"] for p in polls))
 
 
-def test_only_the_master_answers_arp_for_its_vip(topology, active_active):
+def test_only_the_master_answers_neighbour_resolution_for_its_vip(topology, active_active):
+    """ARP for an IPv4 VIP, neighbour solicitations for an IPv6 one: only the instance's MASTER
+    answers (the real servers hold every VIP on lo), and the client's neighbour cache, filled
+    by a request through the VIP, holds the MASTER's MAC."""
     client = topology[CLIENT]
+    assert any(":" in i["vip"] for i in INSTANCES), "the scenario must have an IPv6 VIP: %s" % INSTANCES
     for inst in INSTANCES:
         master_mac = topology[inst["master"]].mac()
-        assert arp_replies(client, inst["vip"]) == [master_mac], "ARP replies for %s" % inst["vip"]
+        assert neighbour_replies(client, inst["vip"]) == [master_mac], "replies for %s" % inst["vip"]
+        assert fetch(client, vip=inst["vip"]) in PAGES.values(), "a request through %s" % inst["vip"]
         wait_for(lambda: neighbour_mac(client, inst["vip"]) == master_mac, 10,
-                 "the client's neighbour entry for %s to be %s's MAC" % (inst["vip"], inst["master"]))
+                 lambda: "the client's neighbour entry for %s to be %s's MAC %s (now %s)"
+                 % (inst["vip"], inst["master"], master_mac, neighbour_mac(client, inst["vip"])))
 
 
 # --- a director fails -----------------------------------------------------------------------------
@@ -242,22 +249,28 @@ def test_upgrade_directors_upgrades_each_director_while_it_holds_no_vip(
 
 def test_a_real_server_failure_is_mailed_for_every_virtual_server(topology, active_active, plane):
     failing = sorted(REAL_SERVERS)[0]
-    address = REAL_SERVERS[failing]
     client = topology[CLIENT]
     known = set(m["id"] for m in read_mails(client))
     topology[failing].check("systemctl", "stop", "nginx", timeout=60)
     try:
         check = SCENARIO.slowest_check
         bound = SCENARIO.delay_loop + check["retry"] * check["delay_before_retry"] + check["connect_timeout"]
-        wanted = ["[%s] Realserver [%s]:tcp:%d of virtual server [%s]:tcp:%d - DOWN"
-                  % (SCENARIO.router_ids[d], address, SERVICE_PORT, i["vip"], SERVICE_PORT)
-                  for d in DIRECTORS for i in INSTANCES]
+        # every director mails it for every virtual server, at the server's address of the
+        # service's family (IPv4 or IPv6)
+        services = [svc for svc in SCENARIO.services if failing in svc["members"]]
+        assert any(":" in svc["address"] for svc in services), "no IPv6 service has %s: %s" % (failing, services)
+        wanted = ["[%s] Realserver [%s]:%s:%d of virtual server [%s]:%s:%d - DOWN"
+                  % (SCENARIO.router_ids[d], svc["members"][failing], svc["protocol"], svc["port"],
+                     svc["address"], svc["protocol"], svc["port"])
+                  for d in DIRECTORS for svc in services]
 
         def missing():
             subjects = set(m["subject"] for m in read_mails(client) if m["id"] not in known)
             return [w for w in wanted if w not in subjects]
         wait_for(lambda: not missing(), bound + MAIL_BOUND, lambda: "the mails %s" % missing())
-        bodies = [m["body"] for m in read_mails(client) if m["id"] not in known and address in m["subject"]]
-        assert all(failing in b for b in bodies), "a mail does not name %s: %s" % (failing, bodies)
+        addresses = set(svc["members"][failing] for svc in services)
+        bodies = [m["body"] for m in read_mails(client)
+                  if m["id"] not in known and any("[%s]" % a in m["subject"] for a in addresses)]
+        assert bodies and all(failing in b for b in bodies), "a mail does not name %s: %s" % (failing, bodies)
     finally:
         topology[failing].check("systemctl", "start", "nginx", timeout=60)

@@ -105,6 +105,27 @@ def test_the_active_active_example_is_valid(collections_path):
     assert "failed=0" in result.stdout
 
 
+DUAL_STACK = os.path.join(REPO, "examples", "dual-stack")
+
+
+def test_the_dual_stack_example_is_valid(collections_path):
+    result = run_validate(collections_path, os.path.join(DUAL_STACK, "hosts.yml"))
+    assert result.returncode == 0, result.stdout
+    assert "failed=0" in result.stdout
+
+
+def test_an_ipv6_real_server_in_an_ipv4_service_is_refused(collections_path, tmp_path):
+    inv = tmp_path / "inventory"
+    shutil.copytree(DUAL_STACK, str(inv))
+    cluster = yaml.safe_load((inv / "group_vars" / "all.yml").read_text())
+    cluster["lbha_cluster"]["virtual_servers"][0]["real_servers"] = [{"address": "2001:db8:1:1::5"}]
+    (inv / "group_vars" / "all.yml").write_text(yaml.safe_dump(cluster))
+    result = run_validate(collections_path, str(inv / "hosts.yml"))
+    assert result.returncode != 0
+    assert ("virtual_servers[0].real_servers[0].address: 2001:db8:1:1::5 is an IPv6 address; "
+            "this one must be IPv4 like the others it goes with") in result.stdout, result.stdout
+
+
 def test_an_instance_whose_directors_tie_is_refused(collections_path, tmp_path):
     inv = tmp_path / "inventory"
     shutil.copytree(ACTIVE_ACTIVE, str(inv))

@@ -30,6 +30,9 @@ CLIENT = SCENARIO.client
 PAGES = SCENARIO.pages
 SERVICE_PORT = SCENARIO.service_port
 
+# the IPv6 counterpart of arping, run as `python3 -c` on the host (nothing to install there)
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "ndprobe.py")) as _handle:
+    _NDPROBE = _handle.read()
 _MAC = re.compile(r"\[([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})\]")
 
 
@@ -77,9 +80,10 @@ class Host(object):
     def sysctl(self, key):
         return self.check("sysctl", "-n", key).strip()
 
-    def addresses(self, dev):
-        """IPv4 addresses of dev: [{'local', 'prefixlen', 'label'}]."""
-        links = json.loads(self.check("ip", "-json", "-4", "addr", "show", "dev", dev))
+    def addresses(self, dev, family=4):
+        """Addresses of dev: [{'local', 'prefixlen', 'label'}], IPv4 (family 4), IPv6 (6) or both (None)."""
+        links = json.loads(self.check(*(["ip", "-json"] + (["-%d" % family] if family else [])
+                                        + ["addr", "show", "dev", dev])))
         return [a for link in links for a in link.get("addr_info", [])]
 
     def mac(self, dev=None):
@@ -115,6 +119,22 @@ def arp_replies(host, address, count=3, dev=None):
     result = host.run("arping", "-c", count, "-w", count + 2, "-I", dev or host.interface, address,
                       timeout=count + 10)
     return sorted(set(m.lower() for m in _MAC.findall(result.stdout)))
+
+
+def nd_replies(host, address, count=3, dev=None):
+    """MAC addresses that answered IPv6 neighbour solicitations for address from host (lower
+    case, unique): the link-layer address each advertisement announced (ndprobe.py)."""
+    result = host.run("python3", "-c", _NDPROBE, "solicit", dev or host.interface, address, count, "1.0",
+                      timeout=count + 20)
+    assert result.returncode == 0, "%s: ndprobe -> rc %d: %s" % (host.name, result.returncode, result.stderr.strip())
+    replies = json.loads(result.stdout)["replies"]
+    # the Ethernet source and the link-layer address announced: one MAC per replying host
+    return sorted(set(mac.lower() for r in replies for mac in (r["eth_src"], r.get("tlla") or r["eth_src"])))
+
+
+def neighbour_replies(host, address, count=3):
+    """Who answers neighbour resolution for address: ARP for IPv4, neighbour discovery for IPv6."""
+    return (nd_replies if ":" in address else arp_replies)(host, address, count)
 
 
 def _running(name):
@@ -172,7 +192,8 @@ def neighbour():
     except OSError:
         pass
     return None
-request = ("GET / HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n" % host).encode()
+request = ("GET / HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n"
+           % ("[%s]" % host if ":" in host else host)).encode()
 started = time.time()
 count = 0
 while not stop.is_set() and count < max_count and time.time() - started < max_seconds:
@@ -408,9 +429,10 @@ def wait_master(topology, name, timeout, why):
              lambda: "%s to become MASTER with the VIP %s (now %s)" % (name, why, describe(topology)))
 
 
-def fetch(client, timeout=5):
-    """One request to the VIP from the client: the page, or None when it failed."""
-    result = client.run("curl", "-sS", "--max-time", timeout, "http://%s:%d/" % (VIP, SERVICE_PORT),
+def fetch(client, timeout=5, vip=VIP):
+    """One request to vip (the scenario's first VIP) from the client: the page, or None when it failed."""
+    result = client.run("curl", "-sS", "--max-time", timeout,
+                        "http://%s:%d/" % ("[%s]" % vip if ":" in vip else vip, SERVICE_PORT),
                         timeout=timeout + 10)
     return result.stdout.strip() if result.returncode == 0 else None
 

@@ -84,6 +84,8 @@ class Scenario(object):
         self.active_active = len(set(i["master"] for i in self.instances)) > 1
         self.real_servers = self._addresses("real_servers", "lbha_real_server_address")
         self.pages = dict((n, self.var(n, "lbha_nginx_index_content")) for n in self.real_servers)
+        # every virtual server with its real servers by inventory host: {address, port, members}
+        self.services = [self._service(raw) for raw in self.cluster["virtual_servers"]]
         clients = self.groups.get("clients") or []
         self.client = clients[0] if clients else None
         self.client_address = self.var(self.client, "lbha_client_address") if self.client else None
@@ -109,6 +111,19 @@ class Scenario(object):
         return {"name": raw["name"], "vip": str(vip.ip), "virtual_router_id": int(raw["virtual_router_id"]),
                 "advert_int": float(raw.get("advert_int", 1)), "priorities": prios,
                 "master": declared[0] if declared else max(self.directors, key=lambda n: prios[n])}
+
+    def _service(self, raw):
+        """``{address, port, protocol, members: {host: address}}`` of one virtual server: its
+        group's hosts at their lbha_real_server_address, and the explicit real servers that
+        name a host of the inventory."""
+        members = {}
+        for name in self.groups.get(raw.get("real_servers_group"), []) if raw.get("real_servers_group") else []:
+            members[name] = self.real_servers[name]
+        for entry in raw.get("real_servers") or []:
+            if entry.get("name") in self.real_servers:
+                members[entry["name"]] = str(ipaddress.ip_address(str(entry["address"])))
+        return {"address": str(ipaddress.ip_address(str(raw["address"]))), "port": int(raw["port"]),
+                "protocol": str(raw.get("protocol") or "TCP").lower(), "members": members}
 
     def real_server_mails(self, name):
         """Whether the directors mail a real server's failure and recovery, by keepalived's rule
