@@ -38,7 +38,6 @@ import copy
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -64,6 +63,109 @@ RECOVERED_RUN = 20          # consecutive good responses (1 s) that end a trial
 
 class TrialError(Exception):
     pass
+
+
+# The connection-level prober: a new HTTP request to the VIP every `interval` s whatever the
+# earlier ones are doing (non-blocking sockets, so a lost one never delays the next), each failed
+# when its response is not complete `timeout` s after it started. The measurement's resolution is
+# the interval, not the timeout: an outage is bounded by the start of the last good request
+# before it and of the first good one after it.
+PROBER_SCRIPT = scenario._STOP_ON_EOF + r'''
+import os, selectors, socket
+host, port = sys.argv[1], int(sys.argv[2])
+interval, timeout, max_seconds = float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+family = socket.AF_INET6 if ":" in host else socket.AF_INET
+request = ("GET / HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n"
+           % ("[%s]" % host if ":" in host else host)).encode()
+sel = selectors.DefaultSelector()
+inflight = {}
+def finish(sock, ok, error=None):
+    probe = inflight.pop(sock)
+    sel.unregister(sock)
+    sock.close()
+    record = {"seq": probe["seq"], "t": probe["t"], "end": time.time(), "ok": ok}
+    if ok:
+        record["page"] = probe["data"].partition(b"\r\n\r\n")[2].decode("utf-8", "replace").strip()
+    else:
+        record["error"] = error
+    emit(record)
+started = time.time()
+next_start, seq = started, 0
+while not stop.is_set():
+    now = time.time()
+    sending = now - started < max_seconds
+    if not sending and not inflight:
+        break
+    if sending and now >= next_start:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.connect_ex((host, port))
+        inflight[sock] = {"seq": seq, "t": now, "data": b"", "sent": False}
+        sel.register(sock, selectors.EVENT_WRITE)
+        seq += 1
+        next_start = max(next_start + interval, now)   # a late start is not followed by a burst
+    for sock in [k for k, v in inflight.items() if now - v["t"] > timeout]:
+        finish(sock, False, "no complete response within %.3f s" % timeout)
+    wait = max(0.0, min(next_start - time.time(), 0.002)) if sending else 0.002
+    for key, _events in sel.select(wait):
+        sock, probe = key.fileobj, inflight.get(key.fileobj)
+        if probe is None:
+            continue
+        if not probe["sent"]:
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                finish(sock, False, os.strerror(err))
+                continue
+            try:
+                sock.send(request)
+            except OSError as exc:
+                finish(sock, False, str(exc))
+                continue
+            probe["sent"] = True
+            sel.modify(sock, selectors.EVENT_READ)
+            continue
+        try:
+            chunk = sock.recv(65536)
+        except OSError as exc:
+            finish(sock, False, str(exc))
+            continue
+        if chunk:
+            probe["data"] += chunk
+        else:
+            ok = probe["data"].split(b"\r\n", 1)[0].split(b" ")[1:2] == [b"200"]
+            finish(sock, ok, None if ok else "status %r" % probe["data"][:40])
+'''
+
+
+def start_prober(client, seconds, interval, timeout):
+    return scenario.Recorder(client, PROBER_SCRIPT, [scenario.VIP, scenario.SERVICE_PORT, interval, timeout, seconds],
+                             seconds + timeout)
+
+
+def probe_outage(probes, since):
+    """Outage seen by the prober after ``since``: from the start of the last good probe before
+    the first failed one to the start of the first good probe after the last failed one (0 when
+    none failed). ``failed_requests`` counts the failed probes; ``recovered`` is False when the
+    window ends in failures; ``max_gap_ms`` is the longest time between two good probes' starts."""
+    ordered = sorted(probes, key=lambda p: p["t"])
+    window = [p for p in ordered if p["t"] >= since]
+    before = [p for p in ordered if p["t"] < since and p["ok"]]
+    last_good = before[-1]["t"] if before else (window[0]["t"] if window else since)
+    failed, longest, in_run, gap = 0, 0.0, False, 0.0
+    for probe in window:
+        if probe["ok"]:
+            gap = max(gap, probe["t"] - last_good)
+            if in_run:
+                longest = max(longest, probe["t"] - last_good)
+                in_run = False
+            last_good = probe["t"]
+        else:
+            failed += 1
+            in_run = True
+    if in_run:
+        longest = max(longest, window[-1]["t"] - last_good)
+    return {"failed_requests": failed, "outage_ms": round(longest * 1000.0, 1), "recovered": not in_run,
+            "max_gap_ms": round(gap * 1000.0, 1)}
 
 
 def _wait(predicate, timeout, what, interval=0.1):
@@ -143,10 +245,34 @@ def inject(topology, kind):
         raise ValueError(kind)
 
 
-def trial(topology, cluster, kind, poll_timeout, takeover_bound):
+def start_client(client, probe):
+    """The client's requests for one trial: the HTTP poller (one request at a time) or the prober."""
+    if probe["kind"] == "prober":
+        return start_prober(client, TRIAL_SECONDS, probe["interval"], probe["timeout"])
+    return scenario.start_poller(client, TRIAL_SECONDS, timeout=probe["timeout"])
+
+
+def trace(polls, samples, t_fail, before=1.0, after=4.0):
+    """What a picture of the trial needs, times relative to the fault: every request (start,
+    latency, served by which page, failed) and every VIP sample of each director."""
+    window = lambda t: t_fail - before <= t <= t_fail + after  # noqa: E731
+    return {
+        "requests": [{"t": round(p["t"] - t_fail, 4), "latency_ms": round((p["end"] - p["t"]) * 1000.0, 2),
+                      "ok": p["ok"], "page": p.get("page")} for p in sorted(polls, key=lambda p: p["t"])
+                     if window(p["t"])],
+        "vip": dict((name, [{"t": round(r["t"] - t_fail, 4), "vip": r["vip"], "state": r["state"]}
+                            for r in records if window(r["t"])]) for name, records in samples.items()),
+    }
+
+
+def trial(topology, cluster, kind, probe, takeover_bound, keep_trace=False):
     steady_state(topology, cluster)
     client, lb2 = topology["client"], topology["lb2"]
-    poller = scenario.start_poller(client, TRIAL_SECONDS, timeout=poll_timeout)
+    poller = start_client(client, probe)
+    # who holds the VIP, every 20 ms, on both directors (for the picture of this trial)
+    samplers = dict((name, scenario.start_sampler(topology[name], TRIAL_SECONDS, interval=0.02))
+                    for name in ("lb1", "lb2")) if keep_trace else {}
+    run_needed = int(math.ceil(1.0 / probe["interval"]))   # 1 s of good responses in a row
     try:
         _wait(lambda: len([p for p in poller.peek() if p["ok"]]) >= 5, 30, "good responses before the failure")
         t_fail = time.time()
@@ -163,20 +289,26 @@ def trial(topology, cluster, kind, poll_timeout, takeover_bound):
 
         def recovered():
             run = 0
-            for poll in poller.peek():
+            for poll in sorted(poller.peek(), key=lambda p: p["t"]):
                 if poll["t"] < t_fail:
                     continue
                 run = run + 1 if poll["ok"] else 0
-                if run >= RECOVERED_RUN:
+                if run >= run_needed:
                     return True
             return False
-        _wait(recovered, 60, "%d good responses in a row after the failure" % RECOVERED_RUN)
+        _wait(recovered, 60, "%d good responses in a row after the failure" % run_needed)
         polls = poller.stop()
     finally:
         poller.stop()
-    result = scenario.outage(polls, t_fail)
+        samples = dict((name, sampler.stop()) for name, sampler in samplers.items())
+    if probe["kind"] == "prober":
+        result = probe_outage(polls, t_fail)
+    else:
+        result = scenario.outage(polls, t_fail)
     # None: lb2 did not become MASTER (only possible for "kill", within the MDI + 5 s looked at)
     result["vip_on_lb2_within_s"] = None if moved is None else round(moved, 3)
+    if keep_trace:
+        result["trace"] = trace(polls, samples, t_fail)
     scenario.restore(topology, cluster)
     return result
 
@@ -207,7 +339,7 @@ def summarize(records, mdi):
     }
 
 
-def run_profile(topology, name, kinds, trials, mdi, poll_timeout):
+def run_profile(topology, name, kinds, trials, mdi, probe, traces):
     cluster = scenario_plane()   # where the plane keeps its state (the suite's fixture)
     out = {}
     for kind in kinds:
@@ -215,7 +347,7 @@ def run_profile(topology, name, kinds, trials, mdi, poll_timeout):
         errors = []
         for i in range(trials):
             try:
-                record = trial(topology, cluster, kind, poll_timeout, mdi + 5.0)
+                record = trial(topology, cluster, kind, probe, mdi + 5.0, keep_trace=traces and not records)
             except (TrialError, subprocess.SubprocessError, scenario.pytest.fail.Exception) as exc:
                 errors.append(str(exc))
                 print("  %s %s trial %d: ERROR %s" % (name, kind, i + 1, exc), flush=True)
@@ -237,6 +369,15 @@ def main(argv=None):
     parser.add_argument("--poll-timeout", type=float, default=scenario.POLL_TIMEOUT,
                         help="seconds after which a client request counts as failed (default %(default)s); "
                              "a failed request makes the outage at least this long")
+    parser.add_argument("--prober", action="store_true",
+                        help="measure with the connection-level prober: a request every --probe-interval s "
+                             "whatever the earlier ones do, each failed after --probe-timeout s")
+    parser.add_argument("--probe-interval", type=float, default=0.02, help="seconds between probes (default 0.02)")
+    parser.add_argument("--probe-timeout", type=float, default=0.1,
+                        help="seconds after which a probe counts as failed (default 0.1)")
+    parser.add_argument("--traces", action="store_true",
+                        help="keep the first trial of each failure kind whole (requests and VIP samples) "
+                             "for benchmarks/plots.py failover")
     parser.add_argument("--reuse", action="store_true",
                         help="use the running, converged topology; do not create or destroy it")
     parser.add_argument("--output", default=RESULT)
@@ -255,14 +396,22 @@ def main(argv=None):
         "default": {"version": int(base.get("version", 2)), "advert_int": float(base.get("advert_int", 1))},
         "fast": {"version": 3, "advert_int": args.fast_advert},
     }
+    probe = ({"kind": "prober", "interval": args.probe_interval, "timeout": args.probe_timeout} if args.prober
+             else {"kind": "poller", "interval": scenario.POLL_INTERVAL, "timeout": args.poll_timeout})
     topology = {name: scenario.Host(name) for name in ("lb1", "lb2", "web1", "web2", "client")}
     data = {
         "benchmark": "failover_outage",
         "scenario": "default",
         "trials": args.trials,
-        "poll": {"interval_ms": scenario.POLL_INTERVAL * 1000, "timeout_ms": args.poll_timeout * 1000},
-        "machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
-                    "loadavg_at_start": load_start},
+        "poll": ({"kind": "prober", "interval_ms": args.probe_interval * 1000, "timeout_ms": args.probe_timeout * 1000,
+                  "how": "a new HTTP request every interval whatever the earlier ones do (non-blocking), "
+                         "failed when not complete within the timeout; outage = start of the first good "
+                         "request after the failures - start of the last good one before them"}
+                 if args.prober else
+                 {"kind": "poller", "interval_ms": scenario.POLL_INTERVAL * 1000, "timeout_ms": args.poll_timeout * 1000,
+                  "how": "one HTTP request at a time, the next interval after the previous one ended or "
+                         "timed out; outage = end of the first good response after the failures - end of "
+                         "the last good one before them"}),
         "failures": {"stop": "systemctl stop keepalived on lb1 (priority-0 advert)",
                      "kill": "SIGKILL to keepalived on lb1 (systemd restarts it after RestartSec); "
                              "the VIP move is looked for until Master_Down_Interval + 5 s",
@@ -273,6 +422,8 @@ def main(argv=None):
     if not args.reuse:
         molecule("create")
         molecule("converge")
+    data.update(suite.environment(topology["lb1"]))
+    data["machine"]["loadavg_at_start"] = load_start
     with tempfile.TemporaryDirectory(prefix="lbha-failover-") as tmp:
         inventory = write_inventory(tmp)
         try:
@@ -284,7 +435,7 @@ def main(argv=None):
                     converge_s = converge(inventory, fast_profile(cluster_def, timer["advert_int"]))
                 print("profile %s: VRRPv%d advert_int %g s, Master_Down_Interval %.3f s" % (
                     profile, timer["version"], timer["advert_int"], mdi), flush=True)
-                results = run_profile(topology, profile, kinds, args.trials, mdi, args.poll_timeout)
+                results = run_profile(topology, profile, kinds, args.trials, mdi, probe, args.traces)
                 data["profiles"][profile] = dict(timer, master_down_interval_s=round(mdi, 4),
                                                  reconverge_s=None if converge_s is None else round(converge_s, 1),
                                                  results=results)
