@@ -252,7 +252,7 @@ def start_client(client, probe):
     return scenario.start_poller(client, TRIAL_SECONDS, timeout=probe["timeout"])
 
 
-def trace(polls, samples, t_fail, before=1.0, after=4.0):
+def trace(polls, samples, t_fail, before=1.0, after=6.0):
     """What a picture of the trial needs, times relative to the fault: every request (start,
     latency, served by which page, failed) and every VIP sample of each director."""
     window = lambda t: t_fail - before <= t <= t_fail + after  # noqa: E731

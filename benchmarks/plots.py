@@ -123,6 +123,7 @@ def failover(out_dir=IMAGES, source="failover_outage_traces.json"):
                    label="failed (no response in %.0f ms)" % timeout, zorder=4)
         ax.axvline(0, color="black", linestyle="--", linewidth=1)
         ax.set_yscale("log")
+        ax.set_ylim(0.3, timeout * 2)
         ax.set_ylabel("latency ms")
         ax.set_title("%s profile, %s of lb1: outage %.0f ms, %d failed (background: who holds the VIP, "
                      "blue lb1, orange lb2)" % (profile, kind, data["profiles"][profile]["results"][kind]["samples"][0]
