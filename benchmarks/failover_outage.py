@@ -255,7 +255,8 @@ def start_client(client, probe):
 def trace(polls, samples, t_fail, before=1.0, after=6.0):
     """What a picture of the trial needs, times relative to the fault: every request (start,
     latency, served by which page, failed) and every VIP sample of each director."""
-    window = lambda t: t_fail - before <= t <= t_fail + after  # noqa: E731
+    def window(t):
+        return t_fail - before <= t <= t_fail + after
     return {
         "requests": [{"t": round(p["t"] - t_fail, 4), "latency_ms": round((p["end"] - p["t"]) * 1000.0, 2),
                       "ok": p["ok"], "page": p.get("page")} for p in sorted(polls, key=lambda p: p["t"])

@@ -51,7 +51,7 @@ CPU_HOG = scenario._STOP_ON_EOF + r'''
 started = time.time()
 n = 0
 while not stop.is_set() and time.time() - started < float(sys.argv[1]):
-    for _ in range(100000):
+    for _step in range(100000):
         n += 1
 emit({"t": time.time(), "loops": n})
 '''
@@ -130,9 +130,9 @@ def main(argv=None):
                                        seconds + 1)
             loads = [scenario.Recorder(client, scenario.POLLER_SCRIPT,
                                        [scenario.VIP, scenario.SERVICE_PORT, 0.0, 2.0, seconds, 10 ** 9], seconds)
-                     for _ in range(args.load_clients)]
+                     for _loop in range(args.load_clients)]
             hogs = [scenario.Recorder(topology[name], CPU_HOG, [seconds], seconds)
-                    for name in DIRECTORS for _ in range(args.cpu_hogs)]
+                    for name in DIRECTORS for _hog in range(args.cpu_hogs)]
             samplers = dict((name, scenario.start_sampler(topology[name], seconds, interval=0.05)) for name in DIRECTORS)
             print("soak: %s profile (VRRPv%d, advert_int %g s) for %.0f s" % (args.profile, version, advert, seconds),
                   flush=True)
