@@ -133,7 +133,7 @@ def failover(out_dir=IMAGES, source="failover_outage_traces.json"):
     fig.suptitle("One failover of each kind as the client saw it: a request every %.0f ms (%s)\n%s, %d CPUs" % (
         data["poll"]["interval_ms"], data["poll"]["kind"], data["generated"][:10], data["machine"]["cpus"]),
         fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "failover_traces.png")
     fig.savefig(path, dpi=90)
