@@ -145,27 +145,8 @@ def start_prober(client, seconds, interval, timeout):
 def probe_outage(probes, since):
     """Outage seen by the prober after ``since``: from the start of the last good probe before
     the first failed one to the start of the first good probe after the last failed one (0 when
-    none failed). ``failed_requests`` counts the failed probes; ``recovered`` is False when the
-    window ends in failures; ``max_gap_ms`` is the longest time between two good probes' starts."""
-    ordered = sorted(probes, key=lambda p: p["t"])
-    window = [p for p in ordered if p["t"] >= since]
-    before = [p for p in ordered if p["t"] < since and p["ok"]]
-    last_good = before[-1]["t"] if before else (window[0]["t"] if window else since)
-    failed, longest, in_run, gap = 0, 0.0, False, 0.0
-    for probe in window:
-        if probe["ok"]:
-            gap = max(gap, probe["t"] - last_good)
-            if in_run:
-                longest = max(longest, probe["t"] - last_good)
-                in_run = False
-            last_good = probe["t"]
-        else:
-            failed += 1
-            in_run = True
-    if in_run:
-        longest = max(longest, window[-1]["t"] - last_good)
-    return {"failed_requests": failed, "outage_ms": round(longest * 1000.0, 1), "recovered": not in_run,
-            "max_gap_ms": round(gap * 1000.0, 1)}
+    none failed); the suite's outage() over the probes in the order they started."""
+    return scenario.outage(sorted(probes, key=lambda p: p["t"]), since, stamp="t")
 
 
 def _wait(predicate, timeout, what, interval=0.1):

@@ -547,31 +547,33 @@ def first_time(samples, since, predicate):
     return None
 
 
-def outage(polls, since, until=None):
+def outage(polls, since, until=None, stamp="end"):
     """Client-visible outage among poll records started in [since, until).
 
     Returns {'failed_requests', 'outage_ms', 'recovered', 'max_gap_ms'}: outage_ms is the longest
     time between the last good response before a run of failed requests and the first good
     response after it (0 when nothing failed); recovered is False when the window ends in
     failures; max_gap_ms is the longest time between two consecutive good responses (the
-    resolution of the measurement when nothing failed)."""
+    resolution of the measurement when nothing failed). A good response counts at its ``stamp``:
+    its end (the poller: one request at a time), or ``"t"``, its start (a prober whose requests
+    overlap, its records sorted by start)."""
     window = [p for p in polls if p["t"] >= since and (until is None or p["t"] < until)]
     before = [p for p in polls if p["t"] < since and p["ok"]]
-    last_good = before[-1]["end"] if before else (window[0]["t"] if window else since)
+    last_good = before[-1][stamp] if before else (window[0]["t"] if window else since)
     failed, longest, in_run, recovered, gap = 0, 0.0, False, True, 0.0
     for poll in window:
         if poll["ok"]:
-            gap = max(gap, poll["end"] - last_good)
+            gap = max(gap, poll[stamp] - last_good)
             if in_run:
-                longest = max(longest, poll["end"] - last_good)
+                longest = max(longest, poll[stamp] - last_good)
                 in_run = False
-            last_good = poll["end"]
+            last_good = poll[stamp]
         else:
             failed += 1
             in_run = True
     if in_run:
         recovered = False
-        longest = max(longest, window[-1]["end"] - last_good)
+        longest = max(longest, window[-1][stamp] - last_good)
     return {"failed_requests": failed, "outage_ms": round(longest * 1000.0, 1), "recovered": recovered,
             "max_gap_ms": round(gap * 1000.0, 1)}
 
