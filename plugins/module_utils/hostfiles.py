@@ -11,7 +11,9 @@ of them, :func:`plan` compares it with what the host has and :func:`apply` carri
 * directories are created parents first, files are renamed over their targets with their final
   mode and owner already set (:mod:`._files`), leftovers (``state: absent``) go last;
 * each entry may carry ``tags``: the result names the tags of what changed, so a role notifies
-  a handler only for the files that concern it.
+  a handler only for the files that concern it;
+* a ``check`` command may test the whole result in place (``nginx -t``, which reads every file
+  it includes): when it fails, every entry is put back as it was and the error is raised.
 
 Pure Python, no Ansible import: the module is a thin wrapper and the unit tests run this directly.
 """
@@ -130,7 +132,8 @@ def plan(items):
         have = _current(entry["path"])
         if entry["state"] == "absent":
             if have is not None:
-                steps.append(dict(path=entry["path"], action="remove", entry=entry, before=have))
+                steps.append(dict(path=entry["path"], action="remove", entry=entry, before=have,
+                                  link=os.readlink(entry["path"]) if os.path.islink(entry["path"]) else None))
             continue
         uid, gid = ids(entry)
         if have is None:
@@ -182,12 +185,49 @@ def diffs(steps):
     return out
 
 
-def apply(steps, run_validate):
+def apply(steps, run_validate, check=None):
     """Carry out ``steps`` (from :func:`plan`).
 
-    ``run_validate(command)`` runs a validate command (``%s`` already replaced) and returns
-    (rc, output). Every new file content is written and validated before any target changes;
-    raises HostFilesError (with nothing changed) when a validation fails."""
+    ``run_validate(command)`` runs a validate command (``%s`` already replaced) or the ``check``
+    command and returns (rc, output). Every new file content is written and validated before any
+    target changes; raises HostFilesError (with nothing changed) when a validation fails. Then
+    ``check``, when given, runs once everything is applied; when it fails, :func:`restore` puts
+    every entry back as it was and HostFilesError is raised."""
+    if check and any(s["action"] == "remove" and s["before"][0] == "directory" for s in steps):
+        raise HostFilesError("%s: a directory removed cannot be put back if the check fails; remove it "
+                             "without a check" % next(s["path"] for s in steps if s["action"] == "remove"
+                                                      and s["before"][0] == "directory"))
+    _apply(steps, run_validate)
+    if check:
+        rc, output = run_validate(check)
+        if rc != 0:
+            restore(steps)
+            raise HostFilesError("'%s' refused the new files (rc %d), they were put back as they were: %s"
+                                 % (check, rc, output.strip()))
+
+
+def restore(steps):
+    """Undo applied ``steps`` (from :func:`plan`), last first: files and links get their former
+    content, mode and owner back, new files and new (then empty) directories go (deepest first)."""
+    for step in sorted(reversed(steps), key=lambda s: (s["entry"]["state"] == "directory", -s["path"].count("/"))):
+        entry, before = step["entry"], step["before"]
+        if step["action"] == "create":
+            if entry["state"] == "directory":
+                if os.path.isdir(entry["path"]) and not os.listdir(entry["path"]):
+                    os.rmdir(entry["path"])
+            elif os.path.lexists(entry["path"]):
+                os.unlink(entry["path"])
+        elif step["action"] == "remove" and step.get("link") is not None:
+            os.symlink(step["link"], entry["path"])
+        elif before[0] == "file" and step["action"] in ("update", "remove"):
+            tmp = temp_file(os.path.dirname(entry["path"]), before[4], "." + os.path.basename(entry["path"]) + ".")
+            install(tmp, entry["path"], before[1], before[2], before[3])
+        elif step["action"] == "attributes":
+            os.chmod(entry["path"], before[1])
+            os.chown(entry["path"], before[2], before[3])
+
+
+def _apply(steps, run_validate):
     writes = [s for s in steps if s["action"] in ("create", "update") and s["entry"]["state"] == "file"]
     staged = []
     try:

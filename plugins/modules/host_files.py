@@ -17,6 +17,10 @@ description:
     before any target changes; when one is refused, nothing on the host changes.
   - Directories are created parents first; files are renamed over their targets with their final
     mode and owner already set, so no reader sees half a file or a looser mode.
+  - With O(check), a command tests the result in place once every entry is applied (C(nginx -t),
+    which reads every file the configuration includes); when it fails, every entry is put back
+    as it was (former content, mode and owner; new files and directories removed) and the module
+    fails with the command's output. It runs only when something changed.
   - Entries may carry O(files[].tags); RV(changed_tags) names the tags of what changed, so the
     role notifies a handler only when a file that concerns it changed.
 author:
@@ -24,7 +28,7 @@ author:
 attributes:
   check_mode:
     support: full
-    description: Reports what would change (and its diff); changes nothing and runs no validation.
+    description: Reports what would change (and its diff); changes nothing and runs no validation or check.
   diff_mode:
     support: full
     description: Before and after of every file and directory that changes (binary files by size).
@@ -33,6 +37,11 @@ attributes:
     platforms: posix
     description: Any POSIX host; C(validate) commands run there.
 options:
+  check:
+    description:
+      - Command run once every entry is applied, without C(%s); on failure the entries are put back
+        as they were. A list that removes a directory is refused with it (a directory cannot be put back).
+    type: str
   files:
     description: The entries, applied in the order directories, files, then removals.
     type: list
@@ -93,6 +102,15 @@ EXAMPLES = r'''
       - {path: /usr/local/lib/example-old, state: absent}
   register: files
   notify: Reload the ruleset   # the handler says when: "'ruleset' in files.changed_tags"
+
+- name: A server block and its page, tested with nginx -t in place and put back if refused
+  lbha.cluster.host_files:
+    files:
+      - path: /etc/nginx/conf.d/example.conf
+        content: "{{ lookup('ansible.builtin.template', 'example.conf.j2') }}"
+      - {path: /etc/nginx/sites-enabled/default, state: absent}
+    check: nginx -t -q
+  notify: Reload nginx
 '''
 
 RETURN = r'''
@@ -130,6 +148,7 @@ def main():
                 validate=dict(type="str"),
                 tags=dict(type="list", elements="str"),
             )),
+            check=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -149,7 +168,7 @@ def main():
         return rc, (err or out)
 
     try:
-        apply(steps, run_validate)
+        apply(steps, run_validate, module.params["check"])
     except (HostFilesError, OSError) as exc:
         module.fail_json(msg=str(exc), changed_paths=[], changed_tags=[])
     module.exit_json(**result)

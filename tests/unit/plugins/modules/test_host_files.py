@@ -134,3 +134,67 @@ def test_a_directory_where_a_file_belongs_is_refused(tmp_path, files):
     (tmp_path / "x").mkdir()
     result, failed = files([dict(path=str(tmp_path / "x"), content="a")])
     assert failed and "is a directory on the host" in result["msg"]
+
+
+def checker(tmp_path, refuse):
+    """A check command that reads the files in place (like nginx -t) and fails when a file holds ``refuse``."""
+    script = tmp_path / "check.sh"
+    script.write_text("#!/bin/sh\ngrep -rq %s %s && { echo 'bad directive' >&2; exit 1; }\nexit 0\n"
+                      % (refuse, tmp_path / "etc"))
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_a_check_that_passes_keeps_the_change(tmp_path, files):
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    result, failed = files([dict(path=str(etc / "site.conf"), content="good\n")], check=checker(tmp_path, "bad"))
+    assert not failed and result["changed"]
+    assert (etc / "site.conf").read_text() == "good\n"
+
+
+def test_a_check_that_fails_puts_every_entry_back_as_it_was(tmp_path, files):
+    etc = tmp_path / "etc"
+    (etc / "sites").mkdir(parents=True)
+    (etc / "site.conf").write_text("old\n")
+    os.chmod(str(etc / "site.conf"), 0o640)
+    (etc / "gone.conf").write_text("kept\n")
+    (etc / "target").write_text("t\n")
+    os.symlink(str(etc / "target"), str(etc / "sites" / "default"))
+    (etc / "mode.conf").write_text("m\n")
+    os.chmod(str(etc / "mode.conf"), 0o600)
+    entries = [
+        dict(path=str(etc / "site.conf"), content="bad\n", mode="0644"),
+        dict(path=str(etc / "new" / "extra.conf"), content="new\n"),
+        dict(path=str(etc / "new"), state="directory"),
+        dict(path=str(etc / "gone.conf"), state="absent"),
+        dict(path=str(etc / "sites" / "default"), state="absent"),
+        dict(path=str(etc / "mode.conf"), content="m\n", mode="0644"),
+    ]
+    result, failed = files(entries, check=checker(tmp_path, "bad"))
+    assert failed and "refused the new files" in result["msg"] and "bad directive" in result["msg"]
+    assert (etc / "site.conf").read_text() == "old\n" and mode(etc / "site.conf") == 0o640
+    assert not (etc / "new").exists()
+    assert (etc / "gone.conf").read_text() == "kept\n"
+    assert os.readlink(str(etc / "sites" / "default")) == str(etc / "target")
+    assert mode(etc / "mode.conf") == 0o600
+    assert sorted(p.name for p in etc.iterdir()) == ["gone.conf", "mode.conf", "site.conf", "sites", "target"]
+
+
+def test_a_check_does_not_run_when_nothing_changes(tmp_path, files):
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "site.conf").write_text("bad\n")
+    os.chmod(str(etc / "site.conf"), 0o644)
+    result, failed = files([dict(path=str(etc / "site.conf"), content="bad\n", mode="0644")],
+                           check=checker(tmp_path, "bad"))
+    assert not failed and not result["changed"]
+
+
+def test_a_directory_removal_is_refused_with_a_check_before_anything_changes(tmp_path, files):
+    etc = tmp_path / "etc"
+    (etc / "old").mkdir(parents=True)
+    result, failed = files([dict(path=str(etc / "a.conf"), content="x\n"), dict(path=str(etc / "old"), state="absent")],
+                           check=checker(tmp_path, "bad"))
+    assert failed and "cannot be put back" in result["msg"]
+    assert (etc / "old").is_dir() and not (etc / "a.conf").exists()
