@@ -119,6 +119,13 @@ def parse_list_all(text):
     return {"ports": ports, "rich_rules": rules}
 
 
+def zone_state(ports, rich_rules):
+    """A zone's ports (``(port, protocol)`` pairs or ``80/tcp`` texts) and rich rules as firewalld's
+    D-Bus API gives them -> the same ``{"ports": [...], "rich_rules": [...]}`` as :func:`parse_list_all`."""
+    return {"ports": [p if isinstance(p, str) else "%s/%s" % tuple(p) for p in ports],
+            "rich_rules": [_rule_key(r) for r in rich_rules]}
+
+
 def normalise_port(value):
     """``80``, ``80/TCP``, ``8000-8010/udp`` -> ``80/tcp`` ...; ValueError names a bad one."""
     text = str(value).strip().lower()

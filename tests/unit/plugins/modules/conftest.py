@@ -128,17 +128,20 @@ json.dump(state, open(state_file, "w"))
 class FakeCommand(object):
     """An executable named like the program it stands for: ``body`` (Python, with ``args`` and the
     JSON ``state`` bound; ``state`` is saved after it) simulates the program, every call is
-    logged, and the modules' get_bin_path finds it."""
+    logged, and the modules' get_bin_path finds it (by name when a test fakes several programs;
+    any other name finds the last one faked)."""
 
-    def __init__(self, tmp_path, monkeypatch, name, body, state):
+    def __init__(self, tmp_path, monkeypatch, name, body, state, fakes=None):
         self.path = tmp_path / name
         self.path.write_text(FAKE_COMMAND % body)
         self.path.chmod(0o755)
         self.state_path = tmp_path / (name + ".json")
         self.log_path = tmp_path / (name + ".log")
         self.set(state)
+        fakes = {} if fakes is None else fakes
+        fakes[name] = fakes[None] = str(self.path)
         monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
-                            lambda module, arg, required=False, opt_dirs=None: str(self.path))
+                            lambda module, arg, required=False, opt_dirs=None: fakes.get(arg, fakes[None]))
 
     def set(self, state):
         self.state_path.write_text(json.dumps(state))
@@ -153,4 +156,5 @@ class FakeCommand(object):
 @pytest.fixture
 def fake_command(tmp_path, monkeypatch):
     """``fake_command(name, body, state)`` -> FakeCommand."""
-    return lambda name, body, state: FakeCommand(tmp_path, monkeypatch, name, body, state)
+    fakes = {}
+    return lambda name, body, state: FakeCommand(tmp_path, monkeypatch, name, body, state, fakes)

@@ -127,3 +127,90 @@ def test_parse_list_all_reads_ports_and_every_rich_rule():
     assert firewall.parse_list_all(text) == {"ports": ["80/tcp", "8848/udp"],
                                              "rich_rules": [VRRP % "1.1.1.2", SYNC]}
     assert firewall.parse_list_all("public\n  ports: \n  rich rules: \n") == {"ports": [], "rich_rules": []}
+
+
+SYSTEMCTL = r'''
+unit = state.setdefault("firewalld.service", {"ActiveState": "inactive", "UnitFileState": "disabled"})
+verb = args[0]
+if verb == "show":
+    print("Id=firewalld.service\nLoadState=loaded\nActiveState=%s\nUnitFileState=%s\nNeedDaemonReload=no"
+          % (unit["ActiveState"], unit["UnitFileState"]))
+elif verb == "enable":
+    unit["UnitFileState"] = "enabled"
+elif verb == "start":
+    unit["ActiveState"] = "active"
+'''
+
+
+@pytest.fixture()
+def systemctl(fake_command):
+    return fake_command("systemctl", SYSTEMCTL, {})
+
+
+def test_start_enables_and_starts_firewalld_first_then_sets_the_zone(fw, systemctl):
+    result, failed = fw.run(ports=["80/tcp"], start=True)
+    assert not failed and result["changed"]
+    assert result["service"] == {"enabled": ["firewalld.service"], "started": ["firewalld.service"]}
+    assert [c[0] for c in systemctl.calls()] == ["show", "enable", "start"]
+    assert fw.zones()["runtime"]["ports"] == ["80/tcp"]
+    again, _failed = fw.run(ports=["80/tcp"], start=True)
+    assert not again["changed"] and again["service"] == {"enabled": [], "started": []}
+    assert [c[0] for c in systemctl.calls()][3:] == ["show"]
+
+
+def test_start_in_check_mode_with_firewalld_stopped_changes_nothing_and_says_so(fw, systemctl):
+    result, failed = fw.run(ports=["80/tcp"], start=True, _ansible_check_mode=True)
+    assert not failed and result["changed"]
+    assert result["service"]["started"] == ["firewalld.service"]
+    assert any("not running" in w for w in result["warnings"])
+    assert [c[0] for c in systemctl.calls()] == ["show"] and fw.cmd.calls() == []
+    assert fw.zones()["runtime"]["ports"] == []
+
+
+class FakeSettings(object):
+    def __init__(self, config):
+        self.config = config
+
+    def getPorts(self):  # noqa: N802 (firewalld's API)
+        return [tuple(p.split("/")) for p in self.config["ports"]]
+
+    def getRichRules(self):  # noqa: N802
+        return list(self.config["rules"])
+
+
+def test_the_zone_is_read_over_dbus_when_the_firewall_package_is_there(fw, monkeypatch):
+    """firewalld's Python answers the reads: a zone that needs nothing runs no firewall-cmd; a change
+    is still made with firewall-cmd."""
+    import sys
+    import types
+    zones = dict(runtime=dict(ports=["80/tcp"], rules=[VRRP % "1.1.1.2"]),
+                 permanent=dict(ports=["80/tcp"], rules=[VRRP % "1.1.1.2"]))
+    fw.set(**zones)
+
+    class Client(object):
+        connected = True
+
+        def getDefaultZone(self):  # noqa: N802
+            return "public"
+
+        def getZoneSettings(self, name):  # noqa: N802
+            assert name == "public"
+            return FakeSettings(fw.zones()["runtime"])
+
+        def config(self):
+            zone = types.SimpleNamespace(getSettings=lambda: FakeSettings(fw.zones()["permanent"]))
+            return types.SimpleNamespace(getZoneByName=lambda name: zone)
+
+    package = types.ModuleType("firewall")
+    client = types.ModuleType("firewall.client")
+    client.FirewallClient = Client
+    package.client = client
+    monkeypatch.setitem(sys.modules, "firewall", package)
+    monkeypatch.setitem(sys.modules, "firewall.client", client)
+    result, failed = fw.run(ports=["80/tcp"], rich_rules=[VRRP % "1.1.1.2"], purge_vrrp=True)
+    assert not failed and not result["changed"]
+    assert fw.cmd.calls() == []
+    result, failed = fw.run(ports=["80/tcp", "443/tcp"], rich_rules=[VRRP % "1.1.1.2"], purge_vrrp=True)
+    assert not failed and result["changed"]
+    assert [c for c in fw.cmd.calls() if "--list-all" in c] == []
+    assert sorted(fw.zones()["permanent"]["ports"]) == ["443/tcp", "80/tcp"]
