@@ -12,7 +12,8 @@ option is not the way: Ansible would then treat every leaf value of the definiti
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-from .model import DEFAULT_NOTIFY_SCRIPT, secrets
+from .keepalived import render
+from .model import DEFAULT_NOTIFY_SCRIPT, secrets, validate_cluster
 
 try:
     from ansible.module_utils.basic import AnsibleModule
@@ -33,6 +34,37 @@ def cluster_argument_spec(**more):
     )
     spec.update(more)
     return spec
+
+
+def validate_argument_spec():
+    """The options of lbha.cluster.cluster_validate (its module and its action plugin)."""
+    return cluster_argument_spec(directors=dict(type="list", elements="dict", required=True),
+                                 dataplanes=dict(type="dict", default={}))
+
+
+def validate(params):
+    """What lbha.cluster.cluster_validate returns for its (checked) ``params``: ``(result, warnings)``;
+    raises the model's ValidationError (``errors``, ``warnings``) for a definition that is not valid.
+    Every director's keepalived.conf is rendered in memory."""
+    p = params
+    result = validate_cluster(p["cluster"], p["directors"], p["real_server_hosts"], p["dataplane"],
+                              p["notify_script"], p["script_user"], dataplanes=p["dataplanes"])
+    summary = {}
+    any_model = None
+    for name, model in sorted(result["directors"].items()):
+        render(model)  # every director's file must render
+        any_model = model
+        summary[name] = dict(priority=model["host"]["priority"], router_id=model["host"]["router_id"],
+                             state=dict((i["name"], i["state"]) for i in model["vrrp_instances"]),
+                             priorities=dict((i["name"], i["priority"]) for i in model["vrrp_instances"]))
+    services = []
+    vips = []
+    if any_model is not None:
+        services = [dict(address=vs["address"], port=vs["port"], protocol=vs["protocol"],
+                         lb_kind=vs["lb_kind"], real_servers=len(vs["real_servers"]))
+                    for vs in any_model["virtual_servers"]]
+        vips = sorted(set(v["address"] for i in any_model["vrrp_instances"] for v in i["virtual_ipaddress"]))
+    return dict(changed=False, directors=summary, virtual_services=services, vips=vips), result["warnings"]
 
 
 def hide_secrets(module):

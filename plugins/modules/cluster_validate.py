@@ -21,6 +21,11 @@ author:
 extends_documentation_fragment:
   - lbha.cluster.cluster
 attributes:
+  action:
+    support: full
+    description:
+      - An action plugin of the same name validates in the controller's own process (no module
+        payload, no Python process); this module is the same code.
   check_mode:
     support: full
     description: The module never changes anything; it runs the same in check mode.
@@ -30,7 +35,7 @@ attributes:
   platform:
     support: full
     platforms: posix
-    description: Runs on the controller (pure Python).
+    description: Runs on the controller (pure Python, in the controller's process).
 options:
   directors:
     required: true
@@ -87,44 +92,22 @@ errors:
 '''
 
 
-from ansible_collections.lbha.cluster.plugins.module_utils._args import cluster_argument_spec, cluster_module
-from ansible_collections.lbha.cluster.plugins.module_utils.keepalived import render
-from ansible_collections.lbha.cluster.plugins.module_utils.model import ValidationError, validate_cluster
+from ansible_collections.lbha.cluster.plugins.module_utils._args import (
+    cluster_module, validate, validate_argument_spec)
+from ansible_collections.lbha.cluster.plugins.module_utils.model import ValidationError
 
 
 def main():
-    module = cluster_module(
-        argument_spec=cluster_argument_spec(directors=dict(type="list", elements="dict", required=True),
-                                            dataplanes=dict(type="dict", default={})),
-        supports_check_mode=True,
-    )
-    p = module.params
+    module = cluster_module(argument_spec=validate_argument_spec(), supports_check_mode=True)
     try:
-        result = validate_cluster(p["cluster"], p["directors"], p["real_server_hosts"], p["dataplane"],
-                                  p["notify_script"], p["script_user"], dataplanes=p["dataplanes"])
+        result, warnings = validate(module.params)
     except ValidationError as e:
         for w in e.warnings:
             module.warn(w)
         module.fail_json(msg="The cluster definition is not valid:\n" + "\n".join(e.errors), errors=e.errors)
-    for w in result["warnings"]:
+    for w in warnings:
         module.warn(w)
-
-    summary = {}
-    any_model = None
-    for name, model in sorted(result["directors"].items()):
-        render(model)  # every director's file must render
-        any_model = model
-        summary[name] = dict(priority=model["host"]["priority"], router_id=model["host"]["router_id"],
-                             state=dict((i["name"], i["state"]) for i in model["vrrp_instances"]),
-                             priorities=dict((i["name"], i["priority"]) for i in model["vrrp_instances"]))
-    services = []
-    vips = []
-    if any_model is not None:
-        services = [dict(address=vs["address"], port=vs["port"], protocol=vs["protocol"],
-                         lb_kind=vs["lb_kind"], real_servers=len(vs["real_servers"]))
-                    for vs in any_model["virtual_servers"]]
-        vips = sorted(set(v["address"] for i in any_model["vrrp_instances"] for v in i["virtual_ipaddress"]))
-    module.exit_json(changed=False, directors=summary, virtual_services=services, vips=vips)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":
