@@ -14,6 +14,7 @@ import grp
 import os
 import pwd
 import re
+import stat
 
 from ._files import backup as make_backup
 from ._files import install, prune_backups, read_text, temp_file, write_atomic
@@ -141,6 +142,28 @@ class ConfigFiles(object):
             if directory and not os.path.isdir(directory):
                 os.makedirs(directory, 0o750)
             write_atomic(self.doc_path, dumps(doc), DOCUMENT_MODE)
+
+    def attributes_differ(self):
+        """Whether keepalived.conf is missing or its mode, owner or group differs from the options
+        (a mode that is not an octal string counts as different); changes nothing."""
+        p = self.module.params
+        try:
+            st = os.stat(self.conf_path)
+        except OSError:
+            return True
+        mode = p.get("mode")
+        if mode is not None:
+            text = str(mode)
+            if not text.isdigit() or any(c not in "01234567" for c in text) or stat.S_IMODE(st.st_mode) != int(text, 8):
+                return True
+        try:
+            for name, have, lookup in ((p.get("owner"), st.st_uid, lambda n: pwd.getpwnam(n).pw_uid),
+                                       (p.get("group"), st.st_gid, lambda n: grp.getgrnam(n).gr_gid)):
+                if name is not None and have != (int(name) if str(name).isdigit() else lookup(name)):
+                    return True
+        except KeyError:
+            return True
+        return False
 
     def set_attributes(self, changed):
         """Mode, owner and group of keepalived.conf as asked (changed when they differed)."""

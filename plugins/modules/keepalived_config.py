@@ -95,6 +95,9 @@ options:
     description:
       - Test the new file with C(keepalived -t -f) before it replaces the live one (when the
         C(keepalived) binary is installed). On failure the module fails with keepalived's messages.
+      - The collection's own programs (O(notify_script), O(plane_check_script)) that are not
+        installed yet are stood in for by C(/usr/bin/true) in the test, as with O(preflight); the
+        director role installs them after this file, in one call with its other files.
     type: bool
     default: true
   preflight:
@@ -244,6 +247,13 @@ tested:
   description: With O(preflight), whether C(keepalived -t) ran (false when keepalived is not installed).
   returned: preflight
   type: bool
+in_place:
+  description:
+    - With O(preflight), whether the host already has exactly this C(keepalived.conf) (with O(mode),
+      O(owner) and O(group)) and this document, so that the same call without O(preflight) would
+      change nothing. The director role then skips that call.
+  returned: preflight
+  type: bool
 state:
   description: This director's initial VRRP state per instance.
   returned: success
@@ -362,11 +372,16 @@ def main():
         if not result["tested"]:
             module.warn("keepalived is not installed on %s yet: its configuration is tested once the role "
                         "has installed it" % model["host"]["name"])
+        result["in_place"] = not (conf_changed or doc_changed or files.attributes_differ())
         module.exit_json(**result)
 
     if not module.check_mode:
         if conf_changed and p["validate"]:
-            test_keepalived_conf(module, conf, p["dest"], fail_result)
+            # the collection's own programs are installed after this file (one call for all of
+            # the role's files): stood in for, like the preflight, while they are not there yet
+            test_keepalived_conf(module, preflight_text(conf, (p["notify_script"], p["plane_check_script"]),
+                                                        _user_exists, os.path.exists),
+                                 p["dest"], fail_result)
         files.write(conf if conf_changed else None, doc if doc_changed else None,
                     backup=p["backup"], keep_backups=p["keep_backups"])
     changed = files.set_attributes(conf_changed or doc_changed)

@@ -6,6 +6,7 @@ __metaclass__ = type
 
 import json
 import os
+import pwd
 import stat
 
 import pytest
@@ -319,6 +320,27 @@ def test_preflight_tests_and_writes_nothing(run_module, seed, tmp_path, fake_kee
     assert result["conf_changed"], "it says what a converge would change"
     assert len(fake_keepalived.calls()) == 1 and fake_keepalived.calls()[0].startswith("-t -f ")
     assert not etc.exists(), "preflight created %s" % sorted(str(p) for p in etc.rglob("*"))
+
+
+def test_preflight_says_when_the_host_already_has_exactly_this_configuration(run_module, seed, tmp_path, fake_keepalived):
+    """in_place: the converge call would change nothing (files and mode), so the role skips it."""
+    me = pwd.getpwuid(os.getuid()).pw_name
+    a = args(seed, tmp_path, dataplane="nftables", mode="0640", owner=me)
+    before, _failed = run_module(keepalived_config.main, dict(a, preflight=True))
+    assert before["in_place"] is False
+    written, failed = run_module(keepalived_config.main, a)
+    assert not failed and written["changed"]
+    now, _failed = run_module(keepalived_config.main, dict(a, preflight=True))
+    assert now["in_place"] is True and now["ipvs_notrack"] == written["ipvs_notrack"]
+    again, _failed = run_module(keepalived_config.main, a)
+    assert not again["changed"], "in_place said the converge would change nothing"
+    os.chmod(str(tmp_path / "keepalived.conf"), 0o644)
+    assert run_module(keepalived_config.main, dict(a, preflight=True))[0]["in_place"] is False
+    os.chmod(str(tmp_path / "keepalived.conf"), 0o640)
+    seed["directors"][0]["priority"] = 101
+    assert run_module(keepalived_config.main, dict(args(seed, tmp_path, dataplane="nftables", mode="0640",
+                                                        owner=me), preflight=True))[0]["in_place"] is False
+    assert run_module(keepalived_config.main, dict(a, dataplane="ipvs", preflight=True))[0]["in_place"] is False
 
 
 def test_preflight_failure_names_the_director_and_changes_nothing(run_module, seed, tmp_path, fake_keepalived):
