@@ -101,4 +101,15 @@ def test_every_filter_is_registered():
                      "real_server_hosts",
                      "director_reports", "cluster_status", "switchover_plan", "peer_problems", "drain_problems",
                      "real_servers_settled", "restore_report", "vrrp_rules", "stale_vrrp_rules", "health_ruleset",
-                     "upgrade_plan"}
+                     "upgrade_plan", "vip_problems"}
+
+
+@pytest.mark.parametrize("vips, interface, interfaces, expected", [
+    (["1.1.1.111", "fd01::111"], "lo", ["lo", "eth0"], []),
+    (["1.1.1.111"], "lo", None, []),
+    (["1.1.1.111/32"], "lo", ["lo"], ["vips[0]: '1.1.1.111/32' is not an IP address without prefix or scope"]),
+    (["1.1.1.111"], "dummy0", ["lo", "eth0"], ["interface: dummy0 is not an interface of this host (it has eth0, lo)"]),
+    (["1.1.1.111"], "lo 1", None, ["interface: 'lo 1' is not an interface name"]),
+])
+def test_vip_problems_follow_the_real_server_vips_rules(vips, interface, interfaces, expected):
+    assert cluster.vip_problems(vips, interface, interfaces) == expected

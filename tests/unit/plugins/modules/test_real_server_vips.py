@@ -121,3 +121,53 @@ def test_a_failing_ip_says_which_command_and_why(host):
     assert result["msg"] == "addr add 1.1.1.99/32 dev lo label lo:1 failed: RTNETLINK answers: Operation not permitted"
     # the unit was written first, so a reboot retries what failed; the result says what it holds
     assert result["vips"] == [{"address": "1.1.1.99", "label": "lo:1", "version": 4}] and result["unit_changed"]
+
+
+ARP = {"net.ipv4.conf.all.arp_ignore": 1, "net.ipv4.conf.all.arp_announce": 2, "net.ipv4.conf.lo.arp_ignore": 1}
+
+
+@pytest.fixture()
+def kernel(tmp_path, monkeypatch):
+    """/proc/sys of a host that answers ARP for every address (the kernel's defaults)."""
+    from ansible_collections.lbha.cluster.plugins.module_utils import sysctl
+    root = tmp_path / "proc"
+    for key in ARP:
+        path = root / key.replace(".", "/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("0\n")
+    monkeypatch.setattr(sysctl, "PROC", str(root))
+    return root
+
+
+def test_sysctls_are_set_and_kept_in_the_same_call_as_the_vips(host, kernel, tmp_path):
+    conf = tmp_path / "90-lbha-real-server.conf"
+    result, failed = host.run(["1.1.1.111"], sysctls=ARP, sysctl_file=str(conf), sysctl_header="Managed: test")
+    assert not failed and result["changed"]
+    assert sorted(result["sysctls_set"]) == sorted(ARP) and result["sysctl_file_changed"]
+    assert (kernel / "net/ipv4/conf/all/arp_announce").read_text().strip() == "2"
+    assert conf.read_text().startswith("# Managed: test") and "net.ipv4.conf.lo.arp_ignore=1" in conf.read_text()
+    assert host.addresses() == {"1.1.1.111": "lo:1"}
+    again, _failed = host.run(["1.1.1.111"], sysctls=ARP, sysctl_file=str(conf), sysctl_header="Managed: test")
+    assert not again["changed"] and again["sysctls_set"] == [] and not again["sysctl_file_changed"]
+    # drift of a live value is put back, and that alone is a change
+    (kernel / "net/ipv4/conf/lo/arp_ignore").write_text("0\n")
+    drift, _failed = host.run(["1.1.1.111"], sysctls=ARP, sysctl_file=str(conf), sysctl_header="Managed: test")
+    assert drift["changed"] and drift["sysctls_set"] == ["net.ipv4.conf.lo.arp_ignore"] and host.changes() == [
+        c for c in host.changes() if "1.1.1.111" in c]
+
+
+def test_sysctls_in_check_mode_change_nothing_and_show_both_files(host, kernel, tmp_path):
+    conf = tmp_path / "90-lbha-real-server.conf"
+    result, failed = host.run(["1.1.1.111"], sysctls=ARP, sysctl_file=str(conf),
+                              _ansible_check_mode=True, _ansible_diff=True)
+    assert not failed and result["changed"]
+    assert [d["before_header"] for d in result["diff"]] == [str(conf), str(host.unit)]
+    assert not conf.exists() and host.addresses() == {}
+    assert (kernel / "net/ipv4/conf/all/arp_ignore").read_text().strip() == "0"
+
+
+def test_an_unknown_sysctl_key_changes_nothing(host, kernel, tmp_path):
+    result, failed = host.run(["1.1.1.111"], sysctls={"net.ipv4.conf.nosuch0.arp_ignore": 1},
+                              sysctl_file=str(tmp_path / "x.conf"))
+    assert failed and "nosuch0" in result["msg"]
+    assert host.addresses() == {} and not (tmp_path / "x.conf").exists()
