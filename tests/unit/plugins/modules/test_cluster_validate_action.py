@@ -7,25 +7,20 @@ __metaclass__ = type
 
 import copy
 import json
-import os
 from unittest import mock
 
 import pytest
-import yaml
 
 from ansible_collections.lbha.cluster.plugins.action.cluster_validate import ActionModule
 from ansible_collections.lbha.cluster.plugins.modules import cluster_validate
 
-SEED = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "seed")
 SECRET = "Zq7-xKp2"
 
 
 @pytest.fixture()
-def seed():
-    with open(os.path.join(SEED, "cluster.yml")) as handle:
-        data = yaml.safe_load(handle)
-    data["cluster"]["vrrp_instances"][0]["authentication"]["auth_pass"] = SECRET
-    return data
+def seed(seed_definition):
+    seed_definition["cluster"]["vrrp_instances"][0]["authentication"]["auth_pass"] = SECRET
+    return seed_definition
 
 
 def action(args):

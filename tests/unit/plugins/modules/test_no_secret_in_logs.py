@@ -7,25 +7,20 @@ from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import json
-import os
 
 import pytest
-import yaml
 from ansible.module_utils import basic
 
 from ansible_collections.lbha.cluster.plugins.module_utils import _args
 from ansible_collections.lbha.cluster.plugins.modules import cluster_validate, keepalived_config
 
-SEED = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "seed")
 SECRET = "Zq7-xKp2"
 
 
 @pytest.fixture()
-def seed():
-    with open(os.path.join(SEED, "cluster.yml")) as f:
-        data = yaml.safe_load(f)
-    data["cluster"]["vrrp_instances"][0]["authentication"]["auth_pass"] = SECRET
-    return data
+def seed(seed_definition):
+    seed_definition["cluster"]["vrrp_instances"][0]["authentication"]["auth_pass"] = SECRET
+    return seed_definition
 
 
 @pytest.fixture()
