@@ -9,24 +9,11 @@ cluster's secrets (auth_pass) are masked in everything it returns, as the module
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.lbha.cluster.plugins.module_utils._args import validate, validate_argument_spec
 from ansible_collections.lbha.cluster.plugins.module_utils.model import ValidationError, secrets
-
-MASK = "********"
-
-
-def _mask(value, hidden):
-    if isinstance(value, str):
-        for secret in hidden:
-            value = value.replace(secret, MASK)
-        return value
-    if isinstance(value, dict):
-        return dict((k, _mask(v, hidden)) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return [_mask(v, hidden) for v in value]
-    return value
 
 
 class ActionModule(ActionBase):
@@ -51,4 +38,5 @@ class ActionModule(ActionBase):
             result.update(out)
         if warnings:
             result["warnings"] = list(warnings)
-        return _mask(result, sorted(hidden, key=len, reverse=True))
+        # what AnsibleModule does to a module's result with its no_log values
+        return remove_values(result, set(hidden))
